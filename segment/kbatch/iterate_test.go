@@ -1,0 +1,101 @@
+package kbatch
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestIterate(t *testing.T) {
+	recs := sampleRecords(5)
+	var batches [][]byte
+	for i, c := range allCodecs {
+		b := mustBuild(t, recs, BuildOptions{Codec: c})
+		SetBaseOffset(b, int64(i*5))
+		batches = append(batches, b)
+	}
+	// A control batch, as a broker writes for a transaction marker, is
+	// something a reader must walk past.
+	batches = append(batches, edit(batches[0], true, func(b []byte) { b[offAttributes+1] |= attrControl }))
+	all := bytes.Join(batches, nil)
+
+	type seen struct {
+		h     Header
+		batch []byte
+	}
+	walk := func(in []byte) ([]seen, error) {
+		var got []seen
+		err := Iterate(in, func(h Header, batch []byte) error {
+			got = append(got, seen{h, batch})
+			return nil
+		})
+		return got, err
+	}
+
+	got, err := walk(all)
+	if err != nil || len(got) != len(batches) {
+		t.Fatalf("whole input: %d batches, %v", len(got), err)
+	}
+	for i, s := range got {
+		if !bytes.Equal(s.batch, batches[i]) || s.h.Size() != len(s.batch) || cap(s.batch) != len(s.batch) {
+			t.Fatalf("batch %d: wrong bytes or capacity", i)
+		}
+		if s.h.BaseOffset != int64(i*5) && i < len(allCodecs) {
+			t.Fatalf("batch %d: base offset %d", i, s.h.BaseOffset)
+		}
+	}
+
+	// Every cut point inside the input must yield the whole batches before
+	// it and stop quietly, as a fetch response cut at max bytes does.
+	ends := []int{0}
+	for _, b := range batches {
+		ends = append(ends, ends[len(ends)-1]+len(b))
+	}
+	for cut := 0; cut <= len(all); cut++ {
+		whole := 0
+		for whole+1 < len(ends) && ends[whole+1] <= cut {
+			whole++
+		}
+		got, err := walk(all[:cut])
+		if err != nil || len(got) != whole {
+			t.Fatalf("cut at %d: %d batches, %v; want %d, nil", cut, len(got), err, whole)
+		}
+	}
+}
+
+func TestIterateErrors(t *testing.T) {
+	good := mustBuild(t, sampleRecords(3), BuildOptions{Codec: Gzip})
+	tests := []struct {
+		name   string
+		input  []byte
+		want   error
+		before int // whole batches fn sees before the error
+	}{
+		{"bad crc", edit(good, false, func(b []byte) { b[len(b)-3] ^= 1 }), ErrCorrupt, 0},
+		{"bad crc second", append(bytes.Clone(good), edit(good, false, func(b []byte) { b[HeaderSize] ^= 1 })...), ErrCorrupt, 1},
+		{"negative length", edit(good, false, func(b []byte) { b[offBatchLength] = 0xff }), ErrCorrupt, 0},
+		{"length below header", edit(good, false, func(b []byte) { b[offBatchLength+3] = 30; b[offBatchLength+2] = 0 }), ErrCorrupt, 0},
+		{"magic 1", edit(good, true, func(b []byte) { b[offMagic] = 1 }), ErrUnsupportedMagic, 0},
+		{"magic 9", edit(good, true, func(b []byte) { b[offMagic] = 9 }), ErrCorrupt, 0},
+		{"codec 5", edit(good, true, func(b []byte) { b[offAttributes+1] |= 5 }), ErrUnsupportedCodec, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := 0
+			err := Iterate(tt.input, func(Header, []byte) error { n++; return nil })
+			if !errors.Is(err, tt.want) || n != tt.before {
+				t.Fatalf("got %v after %d batches, want %v after %d", err, n, tt.want, tt.before)
+			}
+		})
+	}
+
+	stop := errors.New("stop")
+	n := 0
+	err := Iterate(bytes.Repeat(good, 3), func(Header, []byte) error { n++; return stop })
+	if err != stop || n != 1 {
+		t.Fatalf("fn error: got %v after %d calls, want it returned as is after 1", err, n)
+	}
+	if err := Iterate(nil, func(Header, []byte) error { t.Fatal("called on empty input"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}

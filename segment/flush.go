@@ -82,7 +82,7 @@ func (b *FlushObjectBuilder) AddRun(key RunKey, blocks [][]byte) (Run, error) {
 	for i, blk := range blocks {
 		h, n, err := checkBlock(blk)
 		if err == nil && n != len(blk) {
-			err = fmt.Errorf("%d bytes after the block", len(blk)-n)
+			err = corruptf(int64(n), "%d bytes after the block", len(blk)-n)
 		}
 		if err == nil && i > 0 && h.meta.BaseOffset <= run.LastOffset {
 			err = fmt.Errorf("block at offset %d after offset %d: %w", h.meta.BaseOffset, run.LastOffset, ErrOffsetOrder)

@@ -98,7 +98,7 @@ func Encode(baseOffset int64, blocks [][]byte) ([]byte, error) {
 			return nil, fmt.Errorf("segment: encode: block %d: %w", i, err)
 		}
 		if n != len(b) {
-			return nil, fmt.Errorf("segment: encode: block %d: %d bytes after the block", i, len(b)-n)
+			return nil, fmt.Errorf("segment: encode: block %d: %w", i, corruptf(int64(n), "%d bytes after the block", len(b)-n))
 		}
 		if h.meta.BaseOffset <= prevLast {
 			return nil, fmt.Errorf("segment: encode: block %d at offset %d after offset %d: %w", i, h.meta.BaseOffset, prevLast, ErrOffsetOrder)

@@ -74,7 +74,7 @@ func (w *Writer) Append(block []byte) (BlockRef, error) {
 		return BlockRef{}, fmt.Errorf("segment: append to %s: %w", w.path, err)
 	}
 	if n != len(block) {
-		return BlockRef{}, fmt.Errorf("segment: append to %s: %d bytes after the block", w.path, len(block)-n)
+		return BlockRef{}, fmt.Errorf("segment: append to %s: %w", w.path, corruptf(int64(n), "%d bytes after the block", len(block)-n))
 	}
 	if err := w.checkOrder(meta); err != nil {
 		return BlockRef{}, err

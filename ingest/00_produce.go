@@ -1,0 +1,289 @@
+package ingest
+
+// Produce: v3-v13 served (v0-v2 advertised for librdkafka's feature checks and,
+// as in Kafka 4.0 (KAFKA-18659), refused when sent: the connection is closed,
+// which is what Kafka's SocketServer does with an unsupported version)
+// * acks must be -1, 0 or 1, else INVALID_REQUIRED_ACKS for every partition.
+// * Each partition is validated (kbatch.Validate: CORRUPT_MESSAGE,
+//   INVALID_RECORD, UNSUPPORTED_FOR_MESSAGE_FORMAT,
+//   UNSUPPORTED_COMPRESSION_TYPE) and appended to the tier in request order,
+//   on the connection's reader, so pipelined requests keep their order per
+//   partition. A bad partition fails alone; the others are appended.
+// * Exactly one batch per partition (v3+), else INVALID_RECORD; a batch above
+//   the topic's max.message.bytes (default 1048588, Kafka's) is
+//   MESSAGE_TOO_LARGE.
+// * acks=1 is answered once every batch is in the hot tier; acks=-1 (all)
+//   once the tier reports every batch durable (object store + etcd), bounded
+//   by TimeoutMillis from arrival: REQUEST_TIMED_OUT past it. The wait runs
+//   on the connection's writer, so a pipelined producer's in-flight requests
+//   all wait on the same flush, not one flush each.
+// * acks=0 is never answered, not even on error (errors are logged). The work
+//   is the same as for acks=1.
+// * Unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION (Produce never
+//   creates topics; clients send Metadata first, which may). v13 names topics
+//   by id: an unknown id is UNKNOWN_TOPIC_ID.
+// * Transactions are not supported yet. As in Kafka, transactional batches in
+//   a request without a transactional id fail the whole request with
+//   TRANSACTIONAL_ID_AUTHORIZATION_FAILED; with one, each transactional
+//   partition is INVALID_TXN_STATE (no coordinator ever began a transaction:
+//   InitProducerId is not served). A transactional id with plain batches is
+//   accepted, as Kafka does.
+// * Idempotent batches (producer id >= 0) are accepted and appended as they
+//   come; duplicate detection and sequence checks are a later step.
+// * LogAppendTime is answered -1 (CreateTime); LogStartOffset (v5+) is the
+//   tier's.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/segment/kbatch"
+)
+
+const (
+	// defaultMaxMessageBytes is Kafka's default max.message.bytes.
+	defaultMaxMessageBytes = 1048588
+	// appendTimeout is the least an acks=0 or acks=1 append may wait for
+	// room in the tier's buffer.
+	appendTimeout = 30 * time.Second
+)
+
+var (
+	errMultipleBatches = errors.New("ingest: produce v3+ takes exactly one record batch per partition")
+	errControlBatch    = errors.New("ingest: clients cannot write control batches")
+	errTooLarge        = errors.New("ingest: record batch larger than max.message.bytes")
+	errTransactional   = errors.New("ingest: transactions are not supported: no transaction was begun")
+)
+
+// producePart is one partition of a produce request while it is handled.
+type producePart struct {
+	resp *kmsg.ProduceResponseTopicPartition
+	hdr  kbatch.Header
+	// wait, when set, reports the batch's durability (acks=-1).
+	wait func(context.Context) error
+}
+
+func (s *Server) handleProduce(ctx context.Context, r *request, req *kmsg.ProduceRequest) (kmsg.Response, func(context.Context) kmsg.Response) {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for i, rt := range req.Topics {
+		st := &resp.Topics[i]
+		st.Default()
+		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for j, rp := range rt.Partitions {
+			st.Partitions[j].Default()
+			st.Partitions[j].Partition = rp.Partition
+		}
+	}
+	// ErrorMessage exists from v8; kmsg leaves it out of older versions,
+	// and acks=0 logging reads it whatever the version.
+	fail := func(sp *kmsg.ProduceResponseTopicPartition, code int16, err error) {
+		sp.ErrorCode = code
+		sp.ErrorMessage = errMessage(err)
+	}
+	failAll := func(code int16, err error) {
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				fail(&resp.Topics[i].Partitions[j], code, err)
+			}
+		}
+	}
+
+	switch req.Acks {
+	case -1, 0, 1:
+	default:
+		failAll(kerr.InvalidRequiredAcks.Code, fmt.Errorf("ingest: acks must be -1, 0 or 1, not %d", req.Acks))
+		return resp, nil
+	}
+
+	// acks=-1 waits at most TimeoutMillis from arrival, as Kafka's delayed
+	// produce does (0 or less: not at all). Appends wait for buffer space
+	// under the same bound, but for acks 0 and 1, where Kafka ignores the
+	// timeout, never less than appendTimeout.
+	deadline := r.arrived.Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
+	appendDeadline := deadline
+	if req.Acks != -1 {
+		appendDeadline = r.arrived.Add(max(time.Duration(req.TimeoutMillis)*time.Millisecond, appendTimeout))
+	}
+
+	// Validate every partition first: Kafka refuses the whole request when
+	// transactional batches come without a transactional id.
+	topics := make([]metadata.Topic, len(req.Topics))
+	parts := make([][]producePart, len(req.Topics))
+	transactional := false
+	for i, rt := range req.Topics {
+		parts[i] = make([]producePart, len(rt.Partitions))
+		t, terr := s.produceTopic(req.Version, rt)
+		if terr == nil {
+			topics[i] = t
+			resp.Topics[i].Topic = t.Name
+		}
+		for j, rp := range rt.Partitions {
+			pp := &parts[i][j]
+			pp.resp = &resp.Topics[i].Partitions[j]
+			if terr != nil {
+				fail(pp.resp, terr.Code, terr)
+				continue
+			}
+			if rp.Partition < 0 || rp.Partition >= t.Partitions {
+				fail(pp.resp, kerr.UnknownTopicOrPartition.Code, nil)
+				continue
+			}
+			hdr, err := validateProduceBatch(rp.Records, maxMessageBytes(t))
+			if err != nil {
+				fail(pp.resp, produceErrCode(err), err)
+				continue
+			}
+			pp.hdr = hdr
+			transactional = transactional || hdr.IsTransactional()
+		}
+	}
+	if transactional && req.TransactionID == nil {
+		failAll(kerr.TransactionalIDAuthorizationFailed.Code, errors.New("ingest: transactional batches need a transactional id"))
+		if req.Acks == 0 {
+			s.log.Info("acks=0 produce refused: transactional batches without a transactional id")
+			return nil, nil
+		}
+		return resp, nil
+	}
+
+	appendCtx, cancel := context.WithDeadline(ctx, appendDeadline)
+	defer cancel()
+	var records int64
+	for i, rt := range req.Topics {
+		for j, rp := range rt.Partitions {
+			pp := &parts[i][j]
+			if pp.resp.ErrorCode != 0 {
+				continue
+			}
+			if pp.hdr.IsTransactional() {
+				fail(pp.resp, kerr.InvalidTxnState.Code, errTransactional)
+				continue
+			}
+			tp := metadata.TP{Topic: topics[i].Name, Partition: rp.Partition}
+			p, err := s.tier.Partition(appendCtx, tp)
+			if err != nil {
+				fail(pp.resp, errCode(err), err)
+				continue
+			}
+			base, wait, err := p.Append(appendCtx, rp.Records, pp.hdr)
+			if err != nil {
+				fail(pp.resp, errCode(err), err)
+				continue
+			}
+			pp.resp.BaseOffset = base
+			pp.resp.LogAppendTime = -1
+			pp.resp.LogStartOffset = p.LogStartOffset()
+			pp.wait = wait
+			records += int64(pp.hdr.NumRecords)
+		}
+	}
+	s.m.records.Add(float64(records))
+
+	switch req.Acks {
+	case 0:
+		s.logAcks0Errors(r, resp)
+		return nil, nil
+	case 1:
+		return resp, nil
+	}
+	return nil, func(ctx context.Context) kmsg.Response {
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		for i := range parts {
+			for j := range parts[i] {
+				pp := &parts[i][j]
+				if pp.wait == nil {
+					continue
+				}
+				if err := pp.wait(ctx); err != nil {
+					fail(pp.resp, errCode(err), err)
+				}
+			}
+		}
+		return resp
+	}
+}
+
+// produceTopic resolves a produce request's topic: by id from v13, else by
+// name.
+func (s *Server) produceTopic(version int16, rt kmsg.ProduceRequestTopic) (metadata.Topic, *kerr.Error) {
+	if version >= 13 {
+		t, ok := s.meta.TopicByID(rt.TopicID)
+		if !ok {
+			return t, kerr.UnknownTopicID
+		}
+		return t, nil
+	}
+	t, ok := s.meta.Topic(rt.Topic)
+	if !ok {
+		return t, kerr.UnknownTopicOrPartition
+	}
+	return t, nil
+}
+
+// validateProduceBatch checks one partition's records: size, then
+// kbatch.Validate, then the rules for client batches that ingest owns.
+func validateProduceBatch(records []byte, maxBytes int) (kbatch.Header, error) {
+	if len(records) > maxBytes {
+		return kbatch.Header{}, fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, len(records), maxBytes)
+	}
+	hdrs, err := kbatch.Validate(records)
+	if err != nil {
+		return kbatch.Header{}, err
+	}
+	if len(hdrs) != 1 {
+		return kbatch.Header{}, fmt.Errorf("%w: got %d", errMultipleBatches, len(hdrs))
+	}
+	if hdrs[0].IsControl() {
+		return kbatch.Header{}, errControlBatch
+	}
+	return hdrs[0], nil
+}
+
+// produceErrCode maps a validation error of one partition.
+func produceErrCode(err error) int16 {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, errMultipleBatches), errors.Is(err, errControlBatch):
+		return kerr.InvalidRecord.Code
+	}
+	return errCode(err)
+}
+
+// maxMessageBytes is the topic's max.message.bytes, or Kafka's default.
+func maxMessageBytes(t metadata.Topic) int {
+	if v, ok := t.Configs["max.message.bytes"]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			return n
+		}
+	}
+	return defaultMaxMessageBytes
+}
+
+// logAcks0Errors logs what an acks=0 producer will never be told.
+func (s *Server) logAcks0Errors(r *request, resp *kmsg.ProduceResponse) {
+	for _, st := range resp.Topics {
+		for _, sp := range st.Partitions {
+			if sp.ErrorCode == 0 {
+				continue
+			}
+			msg := ""
+			if sp.ErrorMessage != nil {
+				msg = *sp.ErrorMessage
+			}
+			s.log.Info("acks=0 produce failed", "client_id", clientID(r), "topic", st.Topic,
+				"partition", sp.Partition, "code", kerr.ErrorForCode(sp.ErrorCode), "detail", msg)
+		}
+	}
+}

@@ -1,0 +1,228 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/tier"
+)
+
+// Config of the Kafka listener. Zero values take the defaults noted.
+type Config struct {
+	// NodeID is this node's broker id, reported as every partition's
+	// leader and as the controller.
+	NodeID int32
+	// AdvertisedHost and AdvertisedPort are what Metadata tells clients
+	// to connect to.
+	AdvertisedHost string
+	AdvertisedPort int32
+	// ClusterID is reported in Metadata (v2+).
+	ClusterID string
+	// AutoCreateTopics lets Metadata create unknown topics the client
+	// asks for, with DefaultPartitions partitions (default 1).
+	AutoCreateTopics  bool
+	DefaultPartitions int32
+	// MaxRequestBytes bounds a request frame; a larger frame closes the
+	// connection with a log line. Default 100 MiB, as Kafka's
+	// socket.request.max.bytes.
+	MaxRequestBytes int32
+	// MaxInFlightPerConn bounds the pipelined requests per connection
+	// that are read but not yet answered. Default 16.
+	MaxInFlightPerConn int
+}
+
+// Defaults applied by NewServer.
+const (
+	defaultMaxRequestBytes    = 100 << 20
+	defaultMaxInFlightPerConn = 16
+	defaultPartitions         = 1
+)
+
+// Server serves the Kafka protocol on the listeners handed to Serve.
+type Server struct {
+	cfg  Config
+	meta *metadata.Store
+	tier *tier.Tier
+	log  *slog.Logger
+	m    *metrics
+
+	// ctx is the parent of every connection's context; cancel is called
+	// when Close stops waiting for in-flight requests.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// draining is closed when Close starts: readers stop reading and
+	// fetch long-polls answer at once.
+	draining chan struct{}
+
+	bufs sync.Pool // *[]byte response buffers
+
+	mu        sync.Mutex
+	closing   bool
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	wg        sync.WaitGroup // connection goroutines
+}
+
+// NewServer returns a server for the given metadata store and tier. logger
+// may be nil (discard); reg may be nil (metrics are not registered).
+func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logger, reg prometheus.Registerer) *Server {
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = defaultMaxRequestBytes
+	}
+	if cfg.MaxInFlightPerConn <= 0 {
+		cfg.MaxInFlightPerConn = defaultMaxInFlightPerConn
+	}
+	if cfg.DefaultPartitions <= 0 {
+		cfg.DefaultPartitions = defaultPartitions
+	}
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:       cfg,
+		meta:      meta,
+		tier:      t,
+		log:       logger,
+		m:         newMetrics(reg),
+		ctx:       ctx,
+		cancel:    cancel,
+		draining:  make(chan struct{}),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+	}
+	s.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
+	return s
+}
+
+// Serve accepts connections on ln until Close, then returns nil. Any other
+// accept failure is returned. Serve may be called for several listeners.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of file descriptors and the like: back off
+				// rather than spin, as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-s.draining:
+				}
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.startConn(nc)
+	}
+}
+
+// startConn registers nc and starts its goroutines, unless Close started.
+func (s *Server) startConn(nc net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		nc.Close()
+		return
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.m.connections.Inc()
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		c.readLoop()
+	}()
+	go func() {
+		defer s.wg.Done()
+		c.writeLoop()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.m.connections.Dec()
+	}()
+}
+
+// Close stops accepting, stops reading new requests, lets the requests
+// already read finish and be answered (bounded by ctx), then closes every
+// connection and waits for all goroutines. It returns ctx.Err() if it had
+// to cut in-flight requests short.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.draining)
+		for ln := range s.listeners {
+			ln.Close()
+		}
+		for c := range s.conns {
+			c.stopReading()
+		}
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.cancel()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.cancel()
+	return err
+}
+
+// putBuf returns a response buffer to the pool unless it grew too large to
+// keep.
+func (s *Server) putBuf(b *[]byte) {
+	if cap(*b) <= maxKeptBuffer {
+		*b = (*b)[:0]
+		s.bufs.Put(b)
+	}
+}

@@ -1,0 +1,88 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/tier"
+)
+
+// errInvalidTopic is a topic name Kafka would refuse (INVALID_TOPIC_EXCEPTION).
+var errInvalidTopic = errors.New("ingest: invalid topic name")
+
+// maxTopicNameLen is Kafka's limit (Topic.MAX_NAME_LENGTH): a partition
+// directory name must fit a file name with room for the partition suffix.
+const maxTopicNameLen = 249
+
+// validateTopicName applies Kafka's rules (org.apache.kafka.common.internals.Topic).
+func validateTopicName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: topic name is empty", errInvalidTopic)
+	case name == "." || name == "..":
+		return fmt.Errorf("%w: topic name cannot be %q", errInvalidTopic, name)
+	case len(name) > maxTopicNameLen:
+		return fmt.Errorf("%w: topic name is %d characters, the limit is %d", errInvalidTopic, len(name), maxTopicNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: %q contains characters other than ASCII alphanumerics, '.', '_' and '-'", errInvalidTopic, name)
+		}
+	}
+	return nil
+}
+
+// collision returns an existing topic whose name differs from name only in
+// '.' versus '_', which Kafka forbids because both map to the same metric
+// names.
+func (s *Server) collision(name string) (string, bool) {
+	if !strings.ContainsAny(name, "._") {
+		return "", false
+	}
+	norm := strings.ReplaceAll(name, ".", "_")
+	for _, t := range s.meta.Topics() {
+		if t.Name != name && strings.ReplaceAll(t.Name, ".", "_") == norm {
+			return t.Name, true
+		}
+	}
+	return "", false
+}
+
+// opened is the result of opening one partition.
+type opened struct {
+	p   *tier.Partition
+	err error
+}
+
+// openConcurrency bounds the partitions opened at once by one request: the
+// first open of a partition is an etcd transaction, and a Metadata request
+// for a fresh 100-partition topic should not take 100 round trips in a row.
+const openConcurrency = 8
+
+// openPartitions opens partitions 0..n-1 of topic through the tier.
+func (s *Server) openPartitions(ctx context.Context, topic string, n int32) []opened {
+	out := make([]opened, n)
+	if n == 1 {
+		p, err := s.tier.Partition(ctx, metadata.TP{Topic: topic, Partition: 0})
+		out[0] = opened{p, err}
+		return out
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, openConcurrency)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			p, err := s.tier.Partition(ctx, metadata.TP{Topic: topic, Partition: i})
+			out[i] = opened{p, err}
+		}()
+	}
+	wg.Wait()
+	return out
+}

@@ -1,0 +1,57 @@
+package ingest
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// versionRange is what we do with one API key.
+type versionRange struct {
+	// advertisedMin is the lowest version ApiVersions reports. It is below
+	// min only for Produce: librdkafka (kcat) enables compression only if
+	// Produce v0 is advertised, so we advertise it as Kafka 4.0 does
+	// (KAFKA-18659) while never serving it.
+	advertisedMin int16
+	// min and max bound the versions we parse and answer. A request
+	// outside them closes the connection, as Kafka's SocketServer does
+	// (UnsupportedVersionException), except ApiVersions, which is answered
+	// at v0 with UNSUPPORTED_VERSION (KIP-511).
+	min, max int16
+}
+
+// served is the single table of API versions this server speaks: the
+// ApiVersions response is built from it and every request is checked against
+// it. Each key's file starts with a comment explaining its range. kmsg v1.15.0
+// knows every version listed here (it knows no minimums, hence this table).
+var served = map[int16]versionRange{
+	int16(kmsg.Produce):      {advertisedMin: 0, min: 3, max: 13},
+	int16(kmsg.Fetch):        {advertisedMin: 4, min: 4, max: 18},
+	int16(kmsg.ListOffsets):  {advertisedMin: 1, min: 1, max: 11},
+	int16(kmsg.Metadata):     {advertisedMin: 0, min: 0, max: 13},
+	int16(kmsg.ApiVersions):  {advertisedMin: 0, min: 0, max: 4},
+	int16(kmsg.CreateTopics): {advertisedMin: 2, min: 2, max: 7},
+	int16(kmsg.DeleteTopics): {advertisedMin: 1, min: 1, max: 6},
+}
+
+// isServed reports whether we parse and answer version v of key.
+func isServed(key, v int16) bool {
+	r, ok := served[key]
+	return ok && v >= r.min && v <= r.max
+}
+
+// advertisedKeys returns the ApiVersions list, sorted by key as Kafka sends
+// it (clients do not need the order, but humans reading dumps do).
+func advertisedKeys() []kmsg.ApiVersionsResponseApiKey {
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(served))
+	for key := int16(0); len(keys) < len(served); key++ {
+		r, ok := served[key]
+		if !ok {
+			continue
+		}
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey = key
+		k.MinVersion = r.advertisedMin
+		k.MaxVersion = r.max
+		keys = append(keys, k)
+	}
+	return keys
+}

@@ -1,0 +1,153 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap/zapcore"
+)
+
+// EmbeddedConfig configures the in-process etcd server of the single-binary
+// default and of tests.
+type EmbeddedConfig struct {
+	// Dir holds etcd's data (WAL and snapshots). Required. Starting again on
+	// the same Dir keeps every key.
+	Dir string
+	// ClientAddr is the loopback host:port clients connect to; the default
+	// "127.0.0.1:0" picks a free port (see Endpoints).
+	ClientAddr string
+	// PeerAddr is the loopback host:port of the (unused, single-member) peer
+	// listener; the default "127.0.0.1:0" picks a free port.
+	PeerAddr string
+	// Name is the member name; default "strata".
+	Name string
+	// MaxTxnOps is the server's --max-txn-ops; 0 means 4096 (etcd's own
+	// default is 128). Tests set 128 to behave like an external etcd.
+	MaxTxnOps uint
+}
+
+// Embedded is a running in-process etcd server: one member, plain HTTP,
+// listening on loopback only.
+type Embedded struct {
+	etcd      *embed.Etcd
+	endpoints []string
+	closeOnce sync.Once
+}
+
+// StartEmbedded starts an etcd server in this process and returns once it
+// serves clients. Addresses must be loopback: the embedded server has no TLS
+// and no auth, so it must not be reachable from other machines.
+func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger) (*Embedded, error) {
+	if cfg.Dir == "" {
+		return nil, fmt.Errorf("%w: embedded etcd needs a Dir", ErrInvalidConfig)
+	}
+	if cfg.ClientAddr == "" {
+		cfg.ClientAddr = "127.0.0.1:0"
+	}
+	if cfg.PeerAddr == "" {
+		cfg.PeerAddr = "127.0.0.1:0"
+	}
+	if cfg.Name == "" {
+		cfg.Name = "strata"
+	}
+	if cfg.MaxTxnOps == 0 {
+		cfg.MaxTxnOps = 4096
+	}
+	curl, err := loopbackURL(cfg.ClientAddr)
+	if err != nil {
+		return nil, err
+	}
+	purl, err := loopbackURL(cfg.PeerAddr)
+	if err != nil {
+		return nil, err
+	}
+
+	ec := embed.NewConfig()
+	ec.Name = cfg.Name
+	ec.Dir = cfg.Dir
+	ec.ListenClientUrls = []url.URL{*curl}
+	ec.AdvertiseClientUrls = []url.URL{*curl}
+	ec.ListenPeerUrls = []url.URL{*purl}
+	// The peer URL is recorded in the member list in the WAL. A port-0 URL
+	// is never dialled by anyone (there is one member) and stays the same
+	// from run to run, so a restart matches its own data.
+	ec.AdvertisePeerUrls = []url.URL{*purl}
+	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	ec.MaxTxnOps = cfg.MaxTxnOps
+	// A single member elects itself: short ticks make start-up fast, and
+	// there is no network between peers to be patient with.
+	ec.TickMs = 50
+	ec.ElectionMs = 500
+	// Compact history older than an hour, so the database does not grow
+	// with every commit forever. Watches resume within that hour; a Store
+	// that falls further behind reloads (ErrCompacted).
+	ec.AutoCompactionMode = embed.CompactorModePeriodic
+	ec.AutoCompactionRetention = "1h"
+	ec.Logger = "zap"
+	ec.LogLevel = "warn"
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(logger, zapcore.WarnLevel))
+
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: start embedded etcd in %s: %w", cfg.Dir, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("metadata: embedded etcd: %w", err)
+	case <-ctx.Done():
+		e.Close()
+		return nil, fmt.Errorf("metadata: embedded etcd not ready: %w", ctx.Err())
+	}
+	em := &Embedded{etcd: e}
+	for _, l := range e.Clients {
+		em.endpoints = append(em.endpoints, "http://"+l.Addr().String())
+	}
+	if len(em.endpoints) == 0 {
+		e.Close()
+		return nil, errors.New("metadata: embedded etcd has no client listener")
+	}
+	return em, nil
+}
+
+func loopbackURL(addr string) (*url.URL, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: address %q: %v", ErrInvalidConfig, addr, err)
+	}
+	ip := net.ParseIP(host)
+	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("%w: embedded etcd address %q is not loopback", ErrInvalidConfig, addr)
+	}
+	if host == "localhost" {
+		host = "127.0.0.1" // etcd binds IPs, not names
+	}
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}, nil
+}
+
+// Endpoints returns the client URLs to put into Config.Endpoints.
+func (e *Embedded) Endpoints() []string { return append([]string(nil), e.endpoints...) }
+
+// Close stops the server (after in-flight requests, bounded by etcd's own
+// request timeout) and waits for its goroutines.
+func (e *Embedded) Close() error {
+	var err error
+	e.closeOnce.Do(func() {
+		e.etcd.Close()
+		// Close returns after the server stopped; an error it met while
+		// serving is reported once here instead of being lost.
+		select {
+		case err = <-e.etcd.Err():
+		case <-time.After(0):
+		}
+	})
+	return err
+}

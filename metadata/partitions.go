@@ -1,0 +1,353 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// AcquireLeadership makes nodeID the leader of tp: it bumps the epoch and
+// writes the leader key bound to this Store's lease, in one transaction.
+//
+// The transaction compares the epoch key's revision with the one read, so
+// two concurrent acquisitions never hand out the same epoch: the loser
+// re-reads (from the transaction's Else branch) and tries again. It also
+// compares the topic key's create revision, so no leader key is written for
+// a topic deleted (or deleted and re-created) meanwhile.
+func (s *Store) AcquireLeadership(ctx context.Context, tp TP, nodeID int32) (Leadership, error) {
+	tr, err := s.resolveTopic(ctx, tp)
+	if err != nil {
+		return Leadership{}, err
+	}
+	lease, err := s.currentLease()
+	if err != nil {
+		return Leadership{}, err
+	}
+	// The first attempt guesses that the partition never had a leader
+	// (epoch key absent); when wrong, the Else branch returns the epoch key
+	// and the second attempt is exact. A fresh partition costs one round trip.
+	var epochKV *mvccpb.KeyValue
+	for attempt := 0; attempt < maxCASAttempts; attempt++ {
+		id := tr.t.ID
+		topicKey := s.keys.topic(tp.Topic)
+		epochKey := s.keys.epoch(id, tp.Partition)
+		leaderKey := s.keys.leader(id, tp.Partition)
+		next, epochRev := int32(0), int64(0)
+		if epochKV != nil {
+			cur, err := decodeEpoch(epochKV.Value)
+			if err != nil {
+				return Leadership{}, fmt.Errorf("metadata: %s: %w", epochKey, err)
+			}
+			if cur == math.MaxInt32 {
+				return Leadership{}, fmt.Errorf("metadata: %s/%d: leader epoch exhausted", tp.Topic, tp.Partition)
+			}
+			next, epochRev = cur+1, epochKV.ModRevision
+		}
+		leaderVal := mustJSON(leaderRec{Node: nodeID, Epoch: next})
+		resp, err := s.txn(ctx, "acquire_leadership",
+			[]clientv3.Cmp{
+				clientv3.Compare(clientv3.CreateRevision(topicKey), "=", tr.createRev),
+				clientv3.Compare(clientv3.ModRevision(epochKey), "=", epochRev),
+			},
+			[]clientv3.Op{
+				clientv3.OpPut(epochKey, mustJSON(epochRec{Epoch: next})),
+				clientv3.OpPut(leaderKey, leaderVal, clientv3.WithLease(lease)),
+			},
+			[]clientv3.Op{clientv3.OpGet(topicKey), clientv3.OpGet(epochKey)})
+		if err != nil {
+			return Leadership{}, err
+		}
+		if resp.Succeeded {
+			// Both puts carry the transaction's revision: the header
+			// revision is the leader key's ModRevision.
+			rev := resp.Header.Revision
+			s.cache.applyOwn(event{key: leaderKey, value: []byte(leaderVal), modRev: rev, createRev: rev})
+			s.logger.Info("metadata: leadership acquired", "topic", tp.Topic, "partition", tp.Partition,
+				"node", nodeID, "epoch", next, "revision", rev)
+			return Leadership{TP: tp, TopicID: id, NodeID: nodeID, Epoch: next, Revision: rev}, nil
+		}
+		if tkv := rangeKV(resp, 0); tkv == nil || tkv.CreateRevision != tr.createRev {
+			// Deleted, or deleted and re-created under a new ID: start over
+			// with what etcd has now.
+			ntr, err := s.topicFromKV(tkv)
+			if err != nil {
+				return Leadership{}, err
+			}
+			if tr, err = s.checkPartition(ntr, tp); err != nil {
+				return Leadership{}, err
+			}
+			epochKV = nil
+			continue
+		}
+		epochKV = rangeKV(resp, 1)
+	}
+	return Leadership{}, fmt.Errorf("metadata: acquire %s/%d: too much contention", tp.Topic, tp.Partition)
+}
+
+// Leader returns the current leader of tp from the cache.
+func (s *Store) Leader(tp TP) (Leadership, bool) { return s.cache.leader(tp) }
+
+// PartitionState reads tp's committed state (a linearizable read). A
+// partition never committed has the zero state.
+func (s *Store) PartitionState(ctx context.Context, tp TP) (PartitionState, error) {
+	tr, err := s.resolveTopic(ctx, tp)
+	if err != nil {
+		return PartitionState{}, err
+	}
+	for attempt := 0; attempt < maxCASAttempts; attempt++ {
+		id := tr.t.ID
+		topicKey := s.keys.topic(tp.Topic)
+		// The compare makes sure the state read belongs to the topic the
+		// name means now, not to one deleted since the cache learnt it.
+		resp, err := s.txn(ctx, "partition_state",
+			[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(topicKey), "=", tr.createRev)},
+			[]clientv3.Op{clientv3.OpGet(s.keys.state(id, tp.Partition)), clientv3.OpGet(s.keys.logStart(id, tp.Partition))},
+			[]clientv3.Op{clientv3.OpGet(topicKey)})
+		if err != nil {
+			return PartitionState{}, err
+		}
+		if !resp.Succeeded {
+			ntr, err := s.topicFromKV(rangeKV(resp, 0))
+			if err != nil {
+				return PartitionState{}, err
+			}
+			if tr, err = s.checkPartition(ntr, tp); err != nil {
+				return PartitionState{}, err
+			}
+			continue
+		}
+		var ps PartitionState
+		if kv := rangeKV(resp, 0); kv != nil {
+			st, err := decodeState(kv.Value)
+			if err != nil {
+				return PartitionState{}, err
+			}
+			ps.DurableOffset, ps.LeaderEpoch = st.Durable, st.LeaderEpoch
+		}
+		if kv := rangeKV(resp, 1); kv != nil {
+			if ps.LogStartOffset, err = decodeLogStart(kv.Value); err != nil {
+				return PartitionState{}, err
+			}
+		}
+		return ps, nil
+	}
+	return PartitionState{}, fmt.Errorf("metadata: state of %s/%d: too much contention", tp.Topic, tp.Partition)
+}
+
+// CommitFlush commits index entries and new durable offsets for several
+// partitions atomically per partition, each guarded by its Leadership. It
+// returns the partitions whose leadership was fenced (their commit did not
+// happen); all others committed. err is non-nil only when the outcome is
+// unknown or etcd failed; retrying the same commits is then safe.
+//
+// One etcd transaction per chunk of Config.MaxTxnOps/2 partitions; see
+// KEYS.md for the transaction and why the durable offset never moves back.
+// A commit an earlier attempt already applied (same index entry at the same
+// base offset) counts as committed, even when the leadership has moved on
+// since. Malformed commits fail the whole call with ErrInvalidCommit before
+// anything is written. Several commits of one partition are applied in
+// order.
+func (s *Store) CommitFlush(ctx context.Context, commits []PartitionCommit) (fenced []TP, err error) {
+	for i := range commits {
+		if err := validateCommit(&commits[i]); err != nil {
+			return nil, err
+		}
+	}
+	per := s.cfg.MaxTxnOps / 2
+	chunk := make([]*PartitionCommit, 0, min(per, len(commits)))
+	inChunk := make(map[pkey]bool, cap(chunk))
+	isFenced := make(map[TP]bool)
+	run := func() error {
+		f, err := s.commitChunk(ctx, chunk)
+		for _, tp := range f {
+			if !isFenced[tp] {
+				isFenced[tp] = true
+				fenced = append(fenced, tp)
+			}
+		}
+		chunk = chunk[:0]
+		clear(inChunk)
+		return err
+	}
+	for i := range commits {
+		c := &commits[i]
+		k := pkey{c.Leadership.TopicID, c.Leadership.TP.Partition}
+		// A partition appears at most once per transaction (etcd refuses
+		// two puts of one key); a second commit of it starts a new chunk,
+		// which keeps the partition's commits in order.
+		if len(chunk) == per || inChunk[k] {
+			if err := run(); err != nil {
+				return fenced, err
+			}
+		}
+		chunk = append(chunk, c)
+		inChunk[k] = true
+	}
+	if len(chunk) > 0 {
+		if err := run(); err != nil {
+			return fenced, err
+		}
+	}
+	return fenced, nil
+}
+
+func validateCommit(c *PartitionCommit) error {
+	l, e := &c.Leadership, &c.Entry
+	switch {
+	case l.Revision <= 0:
+		return fmt.Errorf("%w: %s/%d: no leadership revision", ErrInvalidCommit, l.TP.Topic, l.TP.Partition)
+	case l.TP.Partition < 0:
+		return fmt.Errorf("%w: partition %d", ErrInvalidCommit, l.TP.Partition)
+	case e.BaseOffset < 0 || e.LastOffset < e.BaseOffset:
+		return fmt.Errorf("%w: %s/%d: offsets [%d, %d]", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, e.BaseOffset, e.LastOffset)
+	case e.LastOffset == math.MaxInt64 || c.DurableOffset != e.LastOffset+1:
+		return fmt.Errorf("%w: %s/%d: durable offset %d after last offset %d", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, c.DurableOffset, e.LastOffset)
+	case e.Object == "" || e.Position < 0 || e.Size <= 0:
+		return fmt.Errorf("%w: %s/%d: object %q at %d+%d", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, e.Object, e.Position, e.Size)
+	}
+	return nil
+}
+
+// errNoCause guards the commit loop: a failed compare whose Else reads show
+// no reason cannot happen with a correct etcd; better an error than a spin.
+var errNoCause = errors.New("metadata: commit compare failed with no visible cause")
+
+// commitChunk commits one chunk, retrying without the partitions that
+// cannot commit until the rest has.
+func (s *Store) commitChunk(ctx context.Context, chunk []*PartitionCommit) (fenced []TP, err error) {
+	todo := append([]*PartitionCommit(nil), chunk...)
+	for len(todo) > 0 {
+		n := len(todo)
+		cmps := make([]clientv3.Cmp, 0, 2*n)
+		then := make([]clientv3.Op, 0, 2*n)
+		els := make([]clientv3.Op, 0, 2*n)
+		entryKeys := make([]string, n)
+		entryVals := make([]string, n)
+		for i, c := range todo {
+			id, p := c.Leadership.TopicID, c.Leadership.TP.Partition
+			lk := s.keys.leader(id, p)
+			ik := s.keys.index(id, p, c.Entry.BaseOffset)
+			entryKeys[i], entryVals[i] = ik, mustJSON(c.Entry)
+			cmps = append(cmps,
+				clientv3.Compare(clientv3.ModRevision(lk), "=", c.Leadership.Revision),
+				clientv3.Compare(clientv3.CreateRevision(ik), "=", 0))
+			then = append(then,
+				clientv3.OpPut(ik, entryVals[i]),
+				clientv3.OpPut(s.keys.state(id, p), mustJSON(stateRec{Durable: c.DurableOffset, LeaderEpoch: c.Leadership.Epoch})))
+			els = append(els, clientv3.OpGet(lk), clientv3.OpGet(ik))
+		}
+		resp, err := s.txn(ctx, "commit_flush", cmps, then, els)
+		if err != nil {
+			return fenced, err
+		}
+		if resp.Succeeded {
+			rev := resp.Header.Revision
+			evs := make([]event, n)
+			for i := range todo {
+				evs[i] = event{key: entryKeys[i], value: []byte(entryVals[i]), modRev: rev, createRev: rev}
+			}
+			s.cache.applyOwn(evs...)
+			return fenced, nil
+		}
+		// The Else branch read, at the same revision as the failed
+		// compares, each partition's leader key and index entry.
+		keep := todo[:0]
+		var done []event
+		for i, c := range todo {
+			lkv, ikv := rangeKV(resp, 2*i), rangeKV(resp, 2*i+1)
+			switch {
+			case ikv != nil:
+				if e, err := decodeIndexEntry(ikv.Value); err == nil && e == c.Entry {
+					// An earlier attempt of this commit went through.
+					done = append(done, kvEvent(ikv))
+					continue
+				}
+				s.logger.Warn("metadata: commit conflicts with an existing index entry; reporting it fenced",
+					"topic", c.Leadership.TP.Topic, "partition", c.Leadership.TP.Partition,
+					"base", c.Entry.BaseOffset, "existing", string(ikv.Value))
+				fenced = append(fenced, c.Leadership.TP)
+			case lkv == nil || lkv.ModRevision != c.Leadership.Revision:
+				fenced = append(fenced, c.Leadership.TP)
+			default:
+				keep = append(keep, c)
+			}
+		}
+		s.cache.applyOwn(done...)
+		if len(keep) == n {
+			return fenced, errNoCause
+		}
+		todo = keep
+	}
+	return fenced, nil
+}
+
+// IndexEntries returns tp's index entries whose LastOffset >= from, sorted by
+// BaseOffset, from the cache (which includes this Store's own commits as soon
+// as CommitFlush returns).
+func (s *Store) IndexEntries(tp TP, from int64) []IndexEntry { return s.cache.indexEntries(tp, from) }
+
+// SetLogStartOffset advances tp's log start offset (never moves it back),
+// guarded by the leadership.
+//
+// An offset at or below the current log start is a no-op; one beyond the
+// durable offset is ErrOffsetOutOfRange; a leadership that is no longer
+// current is ErrFenced, and a zero Leadership is ErrNotLeader.
+func (s *Store) SetLogStartOffset(ctx context.Context, l Leadership, offset int64) error {
+	if l.Revision <= 0 {
+		return fmt.Errorf("%w: %s/%d", ErrNotLeader, l.TP.Topic, l.TP.Partition)
+	}
+	if offset < 0 {
+		return fmt.Errorf("%w: log start offset %d", ErrOffsetOutOfRange, offset)
+	}
+	id, p := l.TopicID, l.TP.Partition
+	leaderKey, stateKey, lsKey := s.keys.leader(id, p), s.keys.state(id, p), s.keys.logStart(id, p)
+	for attempt := 0; attempt < maxCASAttempts; attempt++ {
+		resp, err := s.txn(ctx, "read_log_start", nil,
+			[]clientv3.Op{clientv3.OpGet(leaderKey), clientv3.OpGet(stateKey), clientv3.OpGet(lsKey)}, nil)
+		if err != nil {
+			return err
+		}
+		if lkv := rangeKV(resp, 0); lkv == nil || lkv.ModRevision != l.Revision {
+			return fmt.Errorf("%w: %s/%d epoch %d", ErrFenced, l.TP.Topic, p, l.Epoch)
+		}
+		var durable, cur, curRev int64
+		if kv := rangeKV(resp, 1); kv != nil {
+			st, err := decodeState(kv.Value)
+			if err != nil {
+				return err
+			}
+			durable = st.Durable
+		}
+		if kv := rangeKV(resp, 2); kv != nil {
+			if cur, err = decodeLogStart(kv.Value); err != nil {
+				return err
+			}
+			curRev = kv.ModRevision
+		}
+		if offset <= cur {
+			return nil
+		}
+		if offset > durable {
+			return fmt.Errorf("%w: %s/%d: log start %d > durable %d", ErrOffsetOutOfRange, l.TP.Topic, p, offset, durable)
+		}
+		resp, err = s.txn(ctx, "set_log_start",
+			[]clientv3.Cmp{
+				clientv3.Compare(clientv3.ModRevision(leaderKey), "=", l.Revision),
+				clientv3.Compare(clientv3.ModRevision(lsKey), "=", curRev),
+			},
+			[]clientv3.Op{clientv3.OpPut(lsKey, mustJSON(logStartRec{LogStart: offset}))}, nil)
+		if err != nil {
+			return err
+		}
+		if resp.Succeeded {
+			return nil
+		}
+		// Lost a race: the next read tells whether to the fence or to
+		// another log start change.
+	}
+	return fmt.Errorf("metadata: log start of %s/%d: too much contention", l.TP.Topic, p)
+}

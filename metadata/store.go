@@ -1,0 +1,395 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap/zapcore"
+)
+
+const (
+	defaultDialTimeout    = 5 * time.Second
+	defaultLeaseTTL       = 10 * time.Second
+	defaultRequestTimeout = 5 * time.Second
+	defaultMaxTxnOps      = 128
+	// loadPageSize bounds one range read of the initial load, so a large
+	// index does not become one huge gRPC message.
+	loadPageSize = 2000
+	// maxCASAttempts bounds the read-compare-write loops; beyond it the
+	// contention is a bug or a storm and the caller gets an error.
+	maxCASAttempts = 64
+)
+
+// Store is the etcd-backed metadata of one cluster with a watch-fed cache.
+// Safe for concurrent use.
+type Store struct {
+	cfg     Config
+	logger  *slog.Logger
+	cli     *clientv3.Client
+	keys    keys
+	cache   *cache
+	metrics *metrics
+
+	mu         sync.Mutex
+	lease      clientv3.LeaseID // 0 while a lost lease is being replaced
+	registered map[int32]Node   // re-put under a new lease after a loss
+
+	cancel    context.CancelFunc // stops the watch and keep-alive goroutines
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+	// revokeOnClose is false only in tests that need a Store to die the way
+	// a killed process does: its lease must expire rather than be revoked.
+	revokeOnClose bool
+}
+
+// Open connects to etcd, loads the cache and starts the watch that keeps it
+// fresh. reg may be nil.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Endpoints) == 0 {
+		return nil, fmt.Errorf("%w: no etcd endpoints", ErrInvalidConfig)
+	}
+	if !validName(cfg.Cluster) {
+		return nil, fmt.Errorf("%w: cluster name %q (want 1..249 of [a-zA-Z0-9._-])", ErrInvalidConfig, cfg.Cluster)
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = defaultDialTimeout
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = defaultLeaseTTL
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = defaultRequestTimeout
+	}
+	if cfg.MaxTxnOps <= 0 {
+		cfg.MaxTxnOps = defaultMaxTxnOps
+	}
+	if cfg.MaxTxnOps < 2 {
+		return nil, fmt.Errorf("%w: MaxTxnOps %d (a partition's commit needs 2)", ErrInvalidConfig, cfg.MaxTxnOps)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   cfg.Endpoints,
+		DialTimeout: cfg.DialTimeout,
+		Logger:      newZapLogger(logger, zapcore.WarnLevel),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("metadata: etcd client: %w", err)
+	}
+	k := newKeys(cfg.Cluster)
+	s := &Store{
+		cfg:           cfg,
+		logger:        logger,
+		cli:           cli,
+		keys:          k,
+		cache:         newCache(k, logger),
+		metrics:       m,
+		registered:    make(map[int32]Node),
+		revokeOnClose: true,
+	}
+
+	// The lease grant is the first round trip: bound it by DialTimeout so an
+	// unreachable etcd fails Open instead of hanging it.
+	gctx, gcancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	lease, err := cli.Grant(gctx, ttlSeconds(cfg.LeaseTTL))
+	gcancel()
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("metadata: grant lease: %w", err)
+	}
+	s.lease = lease.ID
+	if err := s.load(ctx); err != nil {
+		s.revoke()
+		cli.Close()
+		return nil, err
+	}
+
+	bg, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	ka, err := cli.KeepAlive(bg, lease.ID)
+	if err != nil {
+		cancel()
+		s.revoke()
+		cli.Close()
+		return nil, fmt.Errorf("metadata: lease keep-alive: %w", err)
+	}
+	s.wg.Add(2)
+	go s.keepAliveLoop(bg, ka)
+	go s.watchLoop(bg)
+	return s, nil
+}
+
+// Close stops the watch and lease keep-alive and closes the client.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+		if s.revokeOnClose {
+			// Revoking drops this node's key and leader keys now instead of
+			// a lease TTL later, so other nodes take over at once.
+			s.revoke()
+		}
+		s.closeErr = s.cli.Close()
+	})
+	return s.closeErr
+}
+
+func (s *Store) revoke() {
+	s.mu.Lock()
+	id := s.lease
+	s.mu.Unlock()
+	if id == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	if _, err := s.cli.Revoke(ctx, id); err != nil {
+		s.logger.Warn("metadata: revoke lease", "err", err)
+	}
+}
+
+func ttlSeconds(d time.Duration) int64 {
+	sec := int64((d + time.Second - 1) / time.Second)
+	return max(sec, 1)
+}
+
+// currentLease returns the lease new lease-bound keys are written with.
+func (s *Store) currentLease() (clientv3.LeaseID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lease == 0 {
+		return 0, errors.New("metadata: node lease lost, being replaced")
+	}
+	return s.lease, nil
+}
+
+// keepAliveLoop keeps the lease alive. When etcd lets it expire (etcd was
+// unreachable for longer than the TTL) the keys bound to it are gone: the
+// loop grants a new lease and registers this Store's nodes again. Leader
+// keys are not re-written: those leaderships are over (their commits fail
+// as fenced) and the tier acquires them again.
+func (s *Store) keepAliveLoop(ctx context.Context, ka <-chan *clientv3.LeaseKeepAliveResponse) {
+	defer s.wg.Done()
+	for {
+		for range ka {
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.mu.Lock()
+		lost := s.lease
+		s.lease = 0
+		s.mu.Unlock()
+		s.logger.Error("metadata: node lease lost; granting a new one", "lease", int64(lost))
+		var err error
+		for attempt := 0; ; attempt++ {
+			if !sleepCtx(ctx, backoff(attempt)) {
+				return
+			}
+			ka, err = s.regrant(ctx)
+			if err == nil {
+				break
+			}
+			s.logger.Warn("metadata: grant lease", "err", err)
+		}
+	}
+}
+
+func (s *Store) regrant(ctx context.Context) (<-chan *clientv3.LeaseKeepAliveResponse, error) {
+	gctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	g, err := s.cli.Grant(gctx, ttlSeconds(s.cfg.LeaseTTL))
+	if err != nil {
+		return nil, err
+	}
+	ka, err := s.cli.KeepAlive(ctx, g.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.lease = g.ID
+	nodes := make([]Node, 0, len(s.registered))
+	for _, n := range s.registered {
+		nodes = append(nodes, n)
+	}
+	s.mu.Unlock()
+	for _, n := range nodes {
+		if err := s.putNode(gctx, n, g.ID); err != nil {
+			s.logger.Warn("metadata: re-register node", "node", n.ID, "err", err)
+		}
+	}
+	s.logger.Info("metadata: new node lease", "lease", int64(g.ID))
+	return ka, nil
+}
+
+// load reads the whole cluster prefix at one revision, page by page, and
+// installs it as the cache.
+func (s *Store) load(ctx context.Context) error {
+	var (
+		evs  []event
+		rev  int64
+		from = s.keys.prefix
+		end  = clientv3.GetPrefixRangeEnd(s.keys.prefix)
+	)
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(loadPageSize)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := s.cli.Get(ctx, from, opts...)
+		if err != nil {
+			return fmt.Errorf("metadata: load %s: %w", s.keys.prefix, err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			evs = append(evs, kvEvent(kv))
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	s.cache.replace(rev, evs)
+	return nil
+}
+
+func kvEvent(kv *mvccpb.KeyValue) event {
+	return event{key: string(kv.Key), value: kv.Value, modRev: kv.ModRevision, createRev: kv.CreateRevision}
+}
+
+// watchLoop keeps the cache fresh. The client resumes a watch across
+// reconnects by itself; this loop handles the cases it does not: the resume
+// revision was compacted away (reload everything, then watch again) and a
+// watch cancelled by the server (watch again from the last applied revision,
+// after a backoff).
+func (s *Store) watchLoop(ctx context.Context) {
+	defer s.wg.Done()
+	for attempt := 0; ; attempt++ {
+		err := s.watchOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			s.logger.Warn("metadata: watch revision compacted; reloading", "err", err)
+			if err := s.load(ctx); err == nil {
+				attempt = 0
+				continue
+			} else {
+				s.logger.Warn("metadata: reload after compaction", "err", err)
+			}
+		} else {
+			s.logger.Warn("metadata: watch ended; watching again", "err", err)
+		}
+		if !sleepCtx(ctx, backoff(attempt)) {
+			return
+		}
+	}
+}
+
+// watchOnce watches the prefix from the revision after the cache's and
+// applies events until the watch ends; it returns why (rpctypes.ErrCompacted
+// when the cache is too old to catch up by watching).
+func (s *Store) watchOnce(ctx context.Context) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	rev := s.cache.revision()
+	wch := s.cli.Watch(wctx, s.keys.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	for resp := range wch {
+		if resp.CompactRevision != 0 {
+			return fmt.Errorf("%w: resume revision %d, compacted up to %d", rpctypes.ErrCompacted, rev+1, resp.CompactRevision)
+		}
+		if err := resp.Err(); err != nil {
+			return err
+		}
+		if len(resp.Events) == 0 {
+			// A progress notification says nothing newer is pending; only
+			// then does its header revision tell how far the cache is.
+			if resp.IsProgressNotify() {
+				s.cache.applyWatched(nil, resp.Header.Revision)
+			}
+			continue
+		}
+		evs := make([]event, len(resp.Events))
+		for i, e := range resp.Events {
+			evs[i] = kvEvent(e.Kv)
+			evs[i].del = e.Type == clientv3.EventTypeDelete
+		}
+		// Events arrive in revision order; a response can stop in the
+		// middle of a long catch-up, so the last event's revision (not the
+		// header's) says how far the cache is.
+		s.cache.applyWatched(evs, evs[len(evs)-1].modRev)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.New("metadata: watch channel closed")
+}
+
+// backoff is the pause before retry number attempt: exponential from 50ms,
+// capped at 5s, with jitter so a cluster's nodes do not retry in step.
+func backoff(attempt int) time.Duration {
+	d := 50 * time.Millisecond << min(attempt, 7)
+	d = min(d, 5*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// txn runs one transaction bounded by RequestTimeout and counts it.
+func (s *Store) txn(ctx context.Context, op string, cmps []clientv3.Cmp, then, els []clientv3.Op) (*clientv3.TxnResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(then...).Else(els...).Commit()
+	result := "ok"
+	switch {
+	case err != nil:
+		result = "error"
+	case !resp.Succeeded:
+		result = "conflict"
+	}
+	s.metrics.observe(op, result, time.Since(start))
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %s: %w", op, err)
+	}
+	return resp, nil
+}
+
+// rangeKV returns the single key-value of the i-th response of a
+// transaction made of gets, or nil when the key is absent.
+func rangeKV(resp *clientv3.TxnResponse, i int) *mvccpb.KeyValue {
+	if i >= len(resp.Responses) {
+		return nil
+	}
+	rr := resp.Responses[i].GetResponseRange()
+	if rr == nil || len(rr.Kvs) == 0 {
+		return nil
+	}
+	return rr.Kvs[0]
+}

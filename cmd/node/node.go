@@ -1,0 +1,269 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/strata-io/strata/ingest"
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/tier"
+	"github.com/strata-io/strata/tier/objstore"
+)
+
+// Config is a node's whole configuration. DefaultConfig gives laptop defaults.
+type Config struct {
+	DataDir           string        // default ./strata-data
+	KafkaAddr         string        // listen address, default 127.0.0.1:9092 (port 0 picks one)
+	AdvertisedAddr    string        // host:port clients are told; default = the bound KafkaAddr
+	HTTPAddr          string        // /metrics, /healthz, /readyz; default 127.0.0.1:9644; "" disables
+	NodeID            int32         // default 0
+	Cluster           string        // etcd key prefix, default "strata"
+	EtcdEndpoints     []string      // empty = start the embedded etcd under DataDir/etcd
+	ObjectStore       string        // URL; empty = file://<DataDir>/objects
+	CreateBucket      bool          // create a missing S3 bucket
+	FlushInterval     time.Duration // default 25ms
+	FlushBytes        int           // default 8 MiB
+	MaxBufferedBytes  int64         // unflushed bytes before producers wait; default 256 MiB
+	HotTierBytes      int64         // local segment bytes kept per partition; default 256 MiB
+	MaxRequestBytes   int32         // default 100 MiB
+	AutoCreateTopics  bool          // default true
+	DefaultPartitions int32         // default 1
+}
+
+// DefaultConfig returns the laptop defaults.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:           "./strata-data",
+		KafkaAddr:         "127.0.0.1:9092",
+		HTTPAddr:          "127.0.0.1:9644",
+		Cluster:           "strata",
+		FlushInterval:     25 * time.Millisecond,
+		FlushBytes:        8 << 20,
+		MaxBufferedBytes:  256 << 20,
+		HotTierBytes:      256 << 20,
+		MaxRequestBytes:   100 << 20,
+		AutoCreateTopics:  true,
+		DefaultPartitions: 1,
+	}
+}
+
+// Node is a running Strata node.
+type Node struct {
+	cfg    Config
+	logger *slog.Logger
+
+	embedded *metadata.Embedded
+	meta     *metadata.Store
+	bucket   objstore.Bucket
+	tier     *tier.Tier
+	server   *ingest.Server
+	kafkaLn  net.Listener
+	httpSrv  *http.Server
+	httpLn   net.Listener
+
+	serveErr  chan error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts a node and returns once it accepts Kafka connections. On
+// error everything started so far is stopped again.
+func Start(ctx context.Context, cfg Config, logger *slog.Logger) (n *Node, err error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	def := DefaultConfig()
+	if cfg.DataDir == "" {
+		cfg.DataDir = def.DataDir
+	}
+	if cfg.KafkaAddr == "" {
+		cfg.KafkaAddr = def.KafkaAddr
+	}
+	if cfg.Cluster == "" {
+		cfg.Cluster = def.Cluster
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = def.MaxRequestBytes
+	}
+	if cfg.DefaultPartitions <= 0 {
+		cfg.DefaultPartitions = def.DefaultPartitions
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	cfg.DataDir = dataDir
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+
+	n = &Node{cfg: cfg, logger: logger, serveErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			n.shutdown(context.Background())
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	endpoints := cfg.EtcdEndpoints
+	if len(endpoints) == 0 {
+		n.embedded, err = metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: filepath.Join(dataDir, "etcd")}, logger)
+		if err != nil {
+			return nil, fmt.Errorf("node: embedded etcd: %w", err)
+		}
+		endpoints = n.embedded.Endpoints()
+	}
+	n.meta, err = metadata.Open(ctx, metadata.Config{Endpoints: endpoints, Cluster: cfg.Cluster}, logger, reg)
+	if err != nil {
+		return nil, fmt.Errorf("node: metadata: %w", err)
+	}
+
+	storeURL, create := cfg.ObjectStore, cfg.CreateBucket
+	if storeURL == "" {
+		// The laptop default: a store inside the data folder, made on first run.
+		storeURL, create = "file://"+filepath.Join(dataDir, "objects"), true
+	}
+	bucket, err := objstore.Open(ctx, storeURL, objstore.Options{CreateBucket: create}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("node: object store: %w", err)
+	}
+	n.bucket = objstore.Instrument(bucket, reg, "primary")
+
+	n.tier, err = tier.New(tier.Config{
+		DataDir:          dataDir,
+		NodeID:           cfg.NodeID,
+		FlushInterval:    cfg.FlushInterval,
+		FlushBytes:       cfg.FlushBytes,
+		MaxBufferedBytes: cfg.MaxBufferedBytes,
+		HotTierBytes:     cfg.HotTierBytes,
+	}, n.bucket, n.meta, logger, reg)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+
+	n.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr)
+	if err != nil {
+		return nil, fmt.Errorf("node: kafka listener: %w", err)
+	}
+	host, port, err := advertised(cfg.AdvertisedAddr, n.kafkaLn.Addr().String())
+	if err != nil {
+		return nil, err
+	}
+	if err := n.meta.RegisterNode(ctx, metadata.Node{ID: cfg.NodeID, Host: host, Port: port}); err != nil {
+		return nil, fmt.Errorf("node: register: %w", err)
+	}
+	n.server = ingest.NewServer(ingest.Config{
+		NodeID:            cfg.NodeID,
+		AdvertisedHost:    host,
+		AdvertisedPort:    port,
+		ClusterID:         cfg.Cluster,
+		AutoCreateTopics:  cfg.AutoCreateTopics,
+		DefaultPartitions: cfg.DefaultPartitions,
+		MaxRequestBytes:   cfg.MaxRequestBytes,
+	}, n.meta, n.tier, logger, reg)
+	go func() { n.serveErr <- n.server.Serve(n.kafkaLn) }()
+
+	if cfg.HTTPAddr != "" {
+		n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("node: http listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ready\n")) })
+		n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go n.httpSrv.Serve(n.httpLn)
+	}
+	logger.Info("strata node started", "node_id", cfg.NodeID, "kafka", n.kafkaLn.Addr().String(),
+		"advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "http", n.HTTPAddr(),
+		"etcd", endpoints, "object_store", storeURL, "data_dir", dataDir)
+	return n, nil
+}
+
+// advertised returns the host and port clients are told to connect to.
+func advertised(adv, bound string) (string, int32, error) {
+	addr := adv
+	if addr == "" {
+		addr = bound
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("node: advertised address %q: %w", addr, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil || port == 0 {
+		return "", 0, fmt.Errorf("node: advertised address %q: bad port", addr)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return host, int32(port), nil
+}
+
+// KafkaAddr is the bound Kafka listener address (host:port).
+func (n *Node) KafkaAddr() string { return n.kafkaLn.Addr().String() }
+
+// HTTPAddr is the bound HTTP address, or "" when disabled.
+func (n *Node) HTTPAddr() string {
+	if n.httpLn == nil {
+		return ""
+	}
+	return n.httpLn.Addr().String()
+}
+
+// ServeErr delivers the Kafka server's error if it stops on its own (nil
+// after Close).
+func (n *Node) ServeErr() <-chan error { return n.serveErr }
+
+// Close shuts down gracefully: stop accepting, flush, answer or fail in-flight
+// requests, close etcd. Bounded by ctx.
+func (n *Node) Close(ctx context.Context) error {
+	n.closeOnce.Do(func() { n.closeErr = n.shutdown(ctx) })
+	return n.closeErr
+}
+
+func (n *Node) shutdown(ctx context.Context) error {
+	var errs []error
+	if n.server != nil {
+		// In-flight acks=all produces wait for the flusher, which runs until
+		// the tier closes below.
+		errs = append(errs, n.server.Close(ctx))
+	} else if n.kafkaLn != nil {
+		n.kafkaLn.Close()
+	}
+	if n.tier != nil {
+		errs = append(errs, n.tier.Close(ctx))
+	}
+	if n.httpSrv != nil {
+		errs = append(errs, n.httpSrv.Shutdown(ctx))
+	}
+	if n.meta != nil {
+		errs = append(errs, n.meta.Close())
+	}
+	if n.bucket != nil {
+		errs = append(errs, n.bucket.Close())
+	}
+	if n.embedded != nil {
+		errs = append(errs, n.embedded.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("node: close: %w", err)
+	}
+	return nil
+}

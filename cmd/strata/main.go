@@ -1,0 +1,190 @@
+// Command strata runs a Strata node and administers topics.
+//
+//	strata serve [flags]            run a node (embedded etcd + local object store by default)
+//	strata topic create|list|describe|delete
+//	strata version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/strata-io/strata/cmd/node"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `strata: a Kafka-compatible broker that keeps its data in object storage
+
+Usage:
+  strata serve [flags]                       run a node (try: strata serve -h)
+  strata topic create NAME [-partitions N] [-config k=v,...]
+  strata topic list
+  strata topic describe NAME
+  strata topic delete NAME
+  strata version
+
+Every flag has an environment twin: --flush-bytes is STRATA_FLUSH_BYTES.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:], stderr)
+	case "topic", "topics":
+		err = topicCmd(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "strata", versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "strata: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "strata: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func versionString() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return v
+}
+
+func serve(args []string, stderr io.Writer) error {
+	def := node.DefaultConfig()
+	cfg := def
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "optional YAML config file (keys are flag names)")
+	fs.StringVar(&cfg.DataDir, "data-dir", def.DataDir, "data folder (hot tier; embedded etcd and object store by default)")
+	fs.StringVar(&cfg.KafkaAddr, "kafka-addr", def.KafkaAddr, "Kafka listener address")
+	fs.StringVar(&cfg.AdvertisedAddr, "advertised-addr", "", "host:port told to clients (default: the listener address)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", def.HTTPAddr, "HTTP address for /metrics, /healthz, /readyz (empty disables)")
+	nodeID := fs.Int("node-id", 0, "this node's id")
+	fs.StringVar(&cfg.Cluster, "cluster", def.Cluster, "cluster name: the etcd key prefix")
+	var endpoints listFlag
+	fs.Var(&endpoints, "etcd-endpoints", "comma-separated etcd URLs (empty: embedded etcd in the data folder)")
+	fs.StringVar(&cfg.ObjectStore, "object-store", "", "object store URL: file:///abs/path or s3://bucket/prefix?endpoint=...&region=...&path_style=true (default: file://<data-dir>/objects)")
+	fs.BoolVar(&cfg.CreateBucket, "object-store-create-bucket", false, "create the S3 bucket if it does not exist")
+	fs.DurationVar(&cfg.FlushInterval, "flush-interval", def.FlushInterval, "flush pending data to the object store at least this often")
+	flushBytes := byteSize(def.FlushBytes)
+	fs.Var(&flushBytes, "flush-bytes", "flush early once this much data is pending (e.g. 8MiB)")
+	maxBuffered := byteSize(def.MaxBufferedBytes)
+	fs.Var(&maxBuffered, "max-buffered-bytes", "unflushed data ceiling; producers wait above it")
+	hotTier := byteSize(def.HotTierBytes)
+	fs.Var(&hotTier, "hot-tier-bytes", "local segment bytes kept per partition before eviction")
+	maxReq := byteSize(def.MaxRequestBytes)
+	fs.Var(&maxReq, "max-request-bytes", "largest Kafka request frame; larger ones close the connection")
+	fs.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", def.AutoCreateTopics, "create unknown topics on first use")
+	defParts := fs.Int("default-partitions", int(def.DefaultPartitions), "partitions of auto-created topics")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	cp := *configPath
+	if cp == "" {
+		cp = os.Getenv("STRATA_CONFIG")
+	}
+	if err := applyLayers(fs, cp); err != nil {
+		return err
+	}
+	if *nodeID < 0 || *nodeID > 1<<31-1 {
+		return fmt.Errorf("--node-id %d out of range", *nodeID)
+	}
+	if *defParts < 1 || *defParts > 1<<20 {
+		return fmt.Errorf("--default-partitions %d out of range (1..1048576)", *defParts)
+	}
+	if maxReq > 1<<30 {
+		return fmt.Errorf("--max-request-bytes %d too large (at most 1GiB)", maxReq)
+	}
+	cfg.NodeID = int32(*nodeID)
+	cfg.EtcdEndpoints = endpoints
+	cfg.FlushBytes = int(flushBytes)
+	cfg.MaxBufferedBytes = int64(maxBuffered)
+	cfg.HotTierBytes = int64(hotTier)
+	cfg.MaxRequestBytes = int32(maxReq)
+	cfg.DefaultPartitions = int32(*defParts)
+
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	n, err := node.Start(startCtx, cfg, logger)
+	cancel()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-n.ServeErr():
+		if err != nil {
+			logger.Error("kafka server stopped", "err", err)
+		}
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Close(closeCtx); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}

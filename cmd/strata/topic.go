@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// topicCmd administers topics over the Kafka protocol, as any Kafka admin
+// tool would, so it works against any node of the cluster.
+func topicCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("topic: want a subcommand: create, list, describe or delete")
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("topic "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bootstrap := fs.String("bootstrap", envOr("STRATA_BOOTSTRAP", "127.0.0.1:9092"), "address of a Strata node (env STRATA_BOOTSTRAP)")
+	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
+	partitions := fs.Int("partitions", 1, "number of partitions (create)")
+	var configs listFlag
+	fs.Var(&configs, "config", "topic configs as k=v,k2=v2 (create)")
+
+	// Allow flags before or after the topic name.
+	var positional []string
+	rest := args[1:]
+	for len(rest) > 0 {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		rest = fs.Args()
+		if len(rest) > 0 {
+			positional = append(positional, rest[0])
+			rest = rest[1:]
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*bootstrap, ",")...), kgo.RequestRetries(2))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	needName := func() (string, error) {
+		if len(positional) != 1 {
+			return "", fmt.Errorf("topic %s: want exactly one topic name", sub)
+		}
+		return positional[0], nil
+	}
+	switch sub {
+	case "create":
+		name, err := needName()
+		if err != nil {
+			return err
+		}
+		if *partitions < 1 {
+			return fmt.Errorf("topic create: --partitions must be at least 1")
+		}
+		return topicCreate(ctx, cl, stdout, name, int32(*partitions), configs)
+	case "list":
+		return topicList(ctx, cl, stdout)
+	case "describe":
+		name, err := needName()
+		if err != nil {
+			return err
+		}
+		return topicDescribe(ctx, cl, stdout, name)
+	case "delete":
+		name, err := needName()
+		if err != nil {
+			return err
+		}
+		return topicDelete(ctx, cl, stdout, name)
+	default:
+		return fmt.Errorf("topic: unknown subcommand %q (want create, list, describe or delete)", sub)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func topicCreate(ctx context.Context, cl *kgo.Client, w io.Writer, name string, partitions int32, configs []string) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 10000
+	t := kmsg.NewCreateTopicsRequestTopic()
+	t.Topic = name
+	t.NumPartitions = partitions
+	t.ReplicationFactor = -1
+	for _, kv := range configs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("topic create: config %q is not k=v", kv)
+		}
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name = k
+		c.Value = kmsg.StringPtr(v)
+		t.Configs = append(t.Configs, c)
+	}
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("topic create: %w", err)
+	}
+	for _, rt := range resp.Topics {
+		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil {
+			msg := ""
+			if rt.ErrorMessage != nil {
+				msg = ": " + *rt.ErrorMessage
+			}
+			return fmt.Errorf("topic create %s: %v%s", name, err, msg)
+		}
+	}
+	fmt.Fprintf(w, "created topic %s with %d partitions\n", name, partitions)
+	return nil
+}
+
+func metadataFor(ctx context.Context, cl *kgo.Client, topics []string) (*kmsg.MetadataResponse, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = false
+	if topics != nil {
+		for _, name := range topics {
+			t := kmsg.NewMetadataRequestTopic()
+			t.Topic = kmsg.StringPtr(name)
+			req.Topics = append(req.Topics, t)
+		}
+	}
+	return req.RequestWith(ctx, cl)
+}
+
+func topicList(ctx context.Context, cl *kgo.Client, w io.Writer) error {
+	resp, err := metadataFor(ctx, cl, nil)
+	if err != nil {
+		return fmt.Errorf("topic list: %w", err)
+	}
+	sort.Slice(resp.Topics, func(i, j int) bool { return deref(resp.Topics[i].Topic) < deref(resp.Topics[j].Topic) })
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITIONS")
+	for _, t := range resp.Topics {
+		fmt.Fprintf(tw, "%s\t%d\n", deref(t.Topic), len(t.Partitions))
+	}
+	return tw.Flush()
+}
+
+func topicDescribe(ctx context.Context, cl *kgo.Client, w io.Writer, name string) error {
+	resp, err := metadataFor(ctx, cl, []string{name})
+	if err != nil {
+		return fmt.Errorf("topic describe: %w", err)
+	}
+	if len(resp.Topics) != 1 {
+		return fmt.Errorf("topic describe: no answer for %s", name)
+	}
+	t := resp.Topics[0]
+	if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+		return fmt.Errorf("topic describe %s: %v", name, err)
+	}
+	sort.Slice(t.Partitions, func(i, j int) bool { return t.Partitions[i].Partition < t.Partitions[j].Partition })
+
+	// Offsets per partition: earliest and latest (the high watermark).
+	offsets := map[int32][2]int64{}
+	for i, ts := range []int64{-2, -1} {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.ReplicaID = -1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = name
+		for _, p := range t.Partitions {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Partition = p.Partition
+			rp.Timestamp = ts
+			rp.CurrentLeaderEpoch = -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		lresp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return fmt.Errorf("topic describe: list offsets: %w", err)
+		}
+		for _, lt := range lresp.Topics {
+			for _, lp := range lt.Partitions {
+				o := offsets[lp.Partition]
+				o[i] = lp.Offset
+				if lp.ErrorCode != 0 {
+					o[i] = -1
+				}
+				offsets[lp.Partition] = o
+			}
+		}
+	}
+	fmt.Fprintf(w, "topic %s  id %x  partitions %d\n", name, t.TopicID, len(t.Partitions))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tLEADER\tEPOCH\tLOG START\tHIGH WATERMARK")
+	for _, p := range t.Partitions {
+		o := offsets[p.Partition]
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\n", p.Partition, p.Leader, p.LeaderEpoch, o[0], o[1])
+	}
+	return tw.Flush()
+}
+
+func topicDelete(ctx context.Context, cl *kgo.Client, w io.Writer, name string) error {
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.TimeoutMillis = 10000
+	req.TopicNames = []string{name}
+	t := kmsg.NewDeleteTopicsRequestTopic()
+	t.Topic = kmsg.StringPtr(name)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("topic delete: %w", err)
+	}
+	for _, rt := range resp.Topics {
+		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil {
+			return fmt.Errorf("topic delete %s: %v", name, err)
+		}
+	}
+	fmt.Fprintf(w, "deleted topic %s\n", name)
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,220 @@
+package tier
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/segment"
+)
+
+// runFlusher makes pending blocks durable every FlushInterval, or sooner when
+// FlushBytes are pending. Flushes run one at a time so each partition's
+// commits reach etcd in offset order.
+func (t *Tier) runFlusher() {
+	defer close(t.done)
+	// runCtx bounds every object-store and etcd call of the flusher. It lives
+	// until Close's deadline, so a flush under way when Close is called still
+	// completes if it can.
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-t.closing
+		ctx := <-t.final
+		select {
+		case <-ctx.Done():
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
+
+	ticker := time.NewTicker(t.cfg.FlushInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+		case <-t.kick:
+		case <-t.closing:
+			// The final flushes: everything appended before Close.
+			for i := 0; i < 3 && runCtx.Err() == nil; i++ {
+				if !t.flushOnce(runCtx) {
+					break
+				}
+			}
+			return
+		}
+		t.flushOnce(runCtx)
+	}
+}
+
+// work is one partition's share of a flush.
+type work struct {
+	p      *Partition
+	blocks [][]byte
+	metas  []segment.BlockMeta
+	g      *flushGroup
+	commit metadata.PartitionCommit
+}
+
+// flushOnce writes one object with every partition's pending blocks, then
+// commits their index entries and high watermarks. It reports whether there
+// was anything to flush.
+func (t *Tier) flushOnce(ctx context.Context) bool {
+	var ws []*work
+	for _, p := range t.snapshot() {
+		if blocks, metas, g, ok := p.takePending(); ok {
+			ws = append(ws, &work{p: p, blocks: blocks, metas: metas, g: g})
+		}
+	}
+	if len(ws) == 0 {
+		return false
+	}
+	start := time.Now()
+	slices.SortFunc(ws, func(a, b *work) int {
+		if c := bytes.Compare(a.p.topicID[:], b.p.topicID[:]); c != 0 {
+			return c
+		}
+		return int(a.p.tp.Partition - b.p.tp.Partition)
+	})
+
+	key := t.objectKey(start)
+	b := segment.NewFlushObjectBuilder(t.cfg.NodeID, start)
+	var records int64
+	for _, w := range ws {
+		run, err := b.AddRun(segment.RunKey{TopicID: w.p.topicID, Partition: w.p.tp.Partition}, w.blocks)
+		if err != nil {
+			// Our own blocks failed to frame: a bug, not bad input. Fail
+			// this partition rather than the flush.
+			t.logger.Error("flush: add run", "topic", w.p.tp.Topic, "partition", w.p.tp.Partition, "err", err)
+			t.finish(w, fmt.Errorf("%w: %w", ErrStorage, err), true)
+			w.p = nil
+			continue
+		}
+		n := run.LastOffset - run.BaseOffset + 1
+		records += n
+		w.commit = metadata.PartitionCommit{
+			Leadership: w.p.lead,
+			Entry: metadata.IndexEntry{
+				BaseOffset:   run.BaseOffset,
+				LastOffset:   run.LastOffset,
+				MaxTimestamp: run.MaxTimestamp,
+				Object:       key,
+				Position:     run.Pos,
+				Size:         run.Size,
+				Records:      n,
+			},
+			DurableOffset: run.LastOffset + 1,
+		}
+	}
+	ws = slices.DeleteFunc(ws, func(w *work) bool { return w.p == nil })
+	if len(ws) == 0 {
+		return true
+	}
+	obj := b.Finish()
+
+	if err := retry(ctx, func() error { return t.bucket.Put(ctx, key, obj) }, func(err error, attempt int) {
+		t.logger.Warn("flush: put object failed, retrying", "key", key, "attempt", attempt, "err", err)
+	}); err != nil {
+		t.metrics.flushes.WithLabelValues("put_failed").Inc()
+		t.failAll(ws, err)
+		return true
+	}
+	t.metrics.putBytes.Add(float64(len(obj)))
+
+	commits := make([]metadata.PartitionCommit, len(ws))
+	for i, w := range ws {
+		commits[i] = w.commit
+	}
+	var fenced []metadata.TP
+	err := retry(ctx, func() error {
+		var err error
+		fenced, err = t.meta.CommitFlush(ctx, commits)
+		return err
+	}, func(err error, attempt int) {
+		t.logger.Warn("flush: etcd commit failed, retrying", "key", key, "attempt", attempt, "err", err)
+	})
+	if err != nil {
+		// The object may now be an orphan; the sweeper removes it.
+		t.metrics.flushes.WithLabelValues("commit_failed").Inc()
+		t.failAll(ws, err)
+		return true
+	}
+	for _, w := range ws {
+		if slices.Contains(fenced, w.p.tp) {
+			t.logger.Warn("flush: leadership fenced", "topic", w.p.tp.Topic, "partition", w.p.tp.Partition, "epoch", w.p.lead.Epoch)
+			t.finish(w, ErrNotLeader, true)
+			continue
+		}
+		w.p.advance(w.commit.DurableOffset)
+		t.finish(w, nil, false)
+	}
+	t.metrics.flushes.WithLabelValues("ok").Inc()
+	t.metrics.flushSeconds.Observe(time.Since(start).Seconds())
+	t.metrics.flushObjectBytes.Observe(float64(len(obj)))
+	t.metrics.flushRecords.Add(float64(records))
+	return true
+}
+
+// failAll fails every group of a flush that could not be made durable. The
+// partitions close: their later offsets were assigned after the lost ones, so
+// only a fresh open at the durable offset keeps offsets dense.
+func (t *Tier) failAll(ws []*work, err error) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		err = ErrClosed
+	} else {
+		err = fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	for _, w := range ws {
+		t.finish(w, err, true)
+	}
+}
+
+// finish completes w's group with err, closing its partition if asked.
+func (t *Tier) finish(w *work, err error, closePartition bool) {
+	if closePartition {
+		w.p.close(err, false)
+	}
+	t.buf.release(w.g.bytes)
+	w.g.complete(err)
+}
+
+// objectKey names a flush object. The leading timestamp lets the sweeper
+// list objects by age; node id and random suffix keep keys unique across
+// restarts and nodes.
+func (t *Tier) objectKey(now time.Time) string {
+	var r [6]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("flush/%013d-n%d-%s.sfo", now.UnixMilli(), t.cfg.NodeID, hex.EncodeToString(r[:]))
+}
+
+// retry calls fn until it succeeds or ctx ends, backing off exponentially
+// with full jitter from 10ms up to 2s between attempts.
+func retry(ctx context.Context, fn func() error, onErr func(err error, attempt int)) error {
+	backoff := 10 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if onErr != nil {
+			onErr(err, attempt)
+		}
+		sleep := time.Duration(mrand.Int64N(int64(backoff)) + 1)
+		select {
+		case <-time.After(sleep):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}

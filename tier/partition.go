@@ -1,0 +1,304 @@
+package tier
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/segment"
+	"github.com/strata-io/strata/segment/kbatch"
+)
+
+// Partition is one partition led by this node.
+//
+// Offsets are assigned under mu in Append order; the flusher takes the
+// pending blocks as a group and, once they are durable, advances hw and
+// completes the group, which is what acks=all producers wait on.
+type Partition struct {
+	t       *Tier
+	tp      metadata.TP
+	topicID metadata.TopicID
+	lead    metadata.Leadership
+	dir     string
+
+	mu       sync.Mutex
+	err      error // non-nil once closed: why appends now fail
+	next     int64 // next offset to assign
+	hw       int64 // durable offset: readers see offsets below it
+	logStart int64
+	changed  chan struct{} // closed and replaced when hw advances or p closes
+	segs     []*localSeg   // ascending; the last one is active
+	pending  []segment.BlockMeta
+	blocks   [][]byte    // encoded blocks not yet taken by the flusher, parallel to pending
+	group    *flushGroup // the group pending blocks belong to
+}
+
+// flushGroup is the set of one partition's blocks made durable by one flush.
+type flushGroup struct {
+	done  chan struct{}
+	err   error
+	bytes int64 // buffer bytes to release when the group completes
+}
+
+func newFlushGroup() *flushGroup { return &flushGroup{done: make(chan struct{})} }
+
+func (g *flushGroup) complete(err error) {
+	g.err = err
+	close(g.done)
+}
+
+// localSeg is one local segment file: the writer while active, a read-only
+// handle for readers, and the refs of the blocks it holds.
+type localSeg struct {
+	path    string
+	w       *segment.Writer
+	rf      *os.File
+	refs    []segment.BlockRef // append-only; readers keep a prefix
+	size    int64
+	users   int  // readers holding rf, under Partition.mu
+	removed bool // evicted: the last user closes rf
+}
+
+func openPartition(t *Tier, tp metadata.TP, id metadata.TopicID, lead metadata.Leadership, st metadata.PartitionState, dir string) (*Partition, error) {
+	// The local files are a cache of what this node wrote under an earlier
+	// epoch; what etcd calls durable is served from the object store, so
+	// starting the hot tier empty at the durable offset is always correct.
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("%w: clear hot tier: %w", ErrStorage, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	p := &Partition{
+		t:        t,
+		tp:       tp,
+		topicID:  id,
+		lead:     lead,
+		dir:      dir,
+		next:     st.DurableOffset,
+		hw:       st.DurableOffset,
+		logStart: st.LogStartOffset,
+		changed:  make(chan struct{}),
+		group:    newFlushGroup(),
+	}
+	if err := p.newSegmentLocked(p.next); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// newSegmentLocked seals the active segment (if any) and starts a new one at base.
+func (p *Partition) newSegmentLocked(base int64) error {
+	if n := len(p.segs); n > 0 {
+		if err := p.segs[n-1].w.Seal(); err != nil {
+			return fmt.Errorf("%w: seal local segment: %w", ErrStorage, err)
+		}
+	}
+	path := filepath.Join(p.dir, fmt.Sprintf("%020d.seg", base))
+	w, err := segment.Create(path, base)
+	if err != nil {
+		return fmt.Errorf("%w: create local segment: %w", ErrStorage, err)
+	}
+	rf, err := os.Open(path)
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("%w: open local segment: %w", ErrStorage, err)
+	}
+	p.segs = append(p.segs, &localSeg{path: path, w: w, rf: rf, size: w.Size()})
+	p.evictLocked()
+	return nil
+}
+
+// evictLocked drops the oldest sealed local segments while the hot tier
+// holds more than its budget. Only durable segments go: they are in the
+// object store.
+func (p *Partition) evictLocked() {
+	var total int64
+	for _, s := range p.segs {
+		total += s.size
+	}
+	for len(p.segs) > 1 && total > p.t.cfg.HotTierBytes {
+		s := p.segs[0]
+		if n := len(s.refs); n > 0 && s.refs[n-1].LastOffset >= p.hw {
+			return
+		}
+		total -= s.size
+		p.segs = p.segs[1:]
+		s.removed = true
+		s.w.Close()
+		if s.users == 0 {
+			s.rf.Close()
+		}
+		os.Remove(s.path)
+	}
+}
+
+// Append assigns offsets to one validated record batch (RecordBatch v2,
+// described by h), rewrites its baseOffset and partitionLeaderEpoch in place,
+// and appends it to the local segment. When Append returns the batch is in
+// the hot tier (acks=1 may be answered). wait blocks until the batch is
+// durable (object store + etcd) and returns nil, or returns the reason it
+// never will be (ErrNotLeader, ErrStorage, ErrClosed, ctx.Err()).
+func (p *Partition) Append(ctx context.Context, batch []byte, h kbatch.Header) (baseOffset int64, wait func(context.Context) error, err error) {
+	n := int64(len(batch))
+	if err := p.t.buf.acquire(ctx, n, p.t.closing); err != nil {
+		return 0, nil, err
+	}
+	select {
+	case <-p.t.closing:
+		p.t.buf.release(n)
+		return 0, nil, ErrClosed
+	default:
+	}
+
+	p.mu.Lock()
+	if p.err != nil {
+		err := p.err
+		p.mu.Unlock()
+		p.t.buf.release(n)
+		return 0, nil, err
+	}
+	base := p.next
+	kbatch.SetBaseOffset(batch, base)
+	kbatch.SetPartitionLeaderEpoch(batch, p.lead.Epoch)
+	meta := segment.BlockMeta{
+		BaseOffset:   base,
+		LastOffset:   base + int64(h.LastOffsetDelta),
+		MaxTimestamp: h.MaxTimestamp,
+		BatchCount:   1,
+	}
+	block := segment.AppendBlock(nil, meta, batch)
+	active := p.segs[len(p.segs)-1]
+	if active.size >= p.t.cfg.LocalSegmentBytes && len(active.refs) > 0 {
+		if err := p.newSegmentLocked(base); err != nil {
+			p.mu.Unlock()
+			p.t.buf.release(n)
+			p.close(err, false)
+			return 0, nil, err
+		}
+		active = p.segs[len(p.segs)-1]
+	}
+	ref, err := active.w.Append(block)
+	if err != nil {
+		p.mu.Unlock()
+		p.t.buf.release(n)
+		// The local file may now hold a partial block after offsets that
+		// were handed out; only a fresh open is safe.
+		err = fmt.Errorf("%w: append to local segment: %w", ErrStorage, err)
+		p.close(err, false)
+		return 0, nil, err
+	}
+	active.refs = append(active.refs, ref)
+	active.size = active.w.Size()
+	p.pending = append(p.pending, meta)
+	p.blocks = append(p.blocks, block)
+	g := p.group
+	g.bytes += n
+	p.next = meta.LastOffset + 1
+	p.mu.Unlock()
+
+	p.t.metrics.appendedBytes.Add(float64(n))
+	p.t.metrics.appendedRecords.Add(float64(h.NumRecords))
+	if p.t.buf.load() >= int64(p.t.cfg.FlushBytes) {
+		p.t.wakeFlusher()
+	}
+	return base, g.wait, nil
+}
+
+func (g *flushGroup) wait(ctx context.Context) error {
+	select {
+	case <-g.done:
+		return g.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// takePending hands the flusher the pending blocks and their group.
+func (p *Partition) takePending() (blocks [][]byte, metas []segment.BlockMeta, g *flushGroup, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil || len(p.blocks) == 0 {
+		return nil, nil, nil, false
+	}
+	blocks, metas, g = p.blocks, p.pending, p.group
+	p.blocks, p.pending, p.group = nil, nil, newFlushGroup()
+	return blocks, metas, g, true
+}
+
+// advance records that every offset below hw is durable and wakes waiters.
+func (p *Partition) advance(hw int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil || hw <= p.hw {
+		return
+	}
+	p.hw = hw
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// close stops the partition: later appends fail with err, pending appends
+// complete with err, readers are woken. removeFiles deletes the hot tier.
+func (p *Partition) close(err error, removeFiles bool) {
+	p.mu.Lock()
+	if p.err != nil {
+		p.mu.Unlock()
+		return
+	}
+	p.err = err
+	g := p.group
+	p.blocks, p.pending, p.group = nil, nil, newFlushGroup()
+	close(p.changed)
+	segs := p.segs
+	p.segs = nil
+	for _, s := range segs {
+		s.removed = true
+		s.w.Close()
+		if s.users == 0 {
+			s.rf.Close()
+		}
+	}
+	p.mu.Unlock()
+
+	p.t.buf.release(g.bytes)
+	g.complete(err)
+	if removeFiles {
+		os.RemoveAll(p.dir)
+	}
+	p.t.forget(p)
+}
+
+func (p *Partition) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err != nil
+}
+
+// HighWatermark is the durable offset: consumers see offsets below it.
+func (p *Partition) HighWatermark() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hw
+}
+
+// LogStartOffset is the first retained offset.
+func (p *Partition) LogStartOffset() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logStart
+}
+
+// LeaderEpoch is this node's leader epoch for the partition.
+func (p *Partition) LeaderEpoch() int32 { return p.lead.Epoch }
+
+// Changed returns a channel closed the next time the high watermark advances
+// (or the partition closes). Fetch long-polls on it.
+func (p *Partition) Changed() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.changed
+}

@@ -1,0 +1,226 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/strata-io/strata/segment"
+	"github.com/strata-io/strata/segment/kbatch"
+)
+
+// ReadResult is what Read returns.
+type ReadResult struct {
+	Batches        []byte // whole record batches, as produced (offsets rewritten)
+	HighWatermark  int64
+	LogStartOffset int64
+}
+
+// span is a run of durable offsets [base, last] that can be loaded as
+// decompressed record batches: one local block or one indexed object run.
+type span struct {
+	base, last, maxTS int64
+	local             bool
+	load              func(ctx context.Context) ([]byte, error)
+}
+
+// view is a reader's snapshot of a partition: its bounds and the local
+// segments it holds (released by release).
+type view struct {
+	p        *Partition
+	hw       int64
+	logStart int64
+	segs     []*localSeg
+	refs     [][]segment.BlockRef // per seg, the prefix visible at snapshot time
+}
+
+func (p *Partition) view() (*view, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		if errors.Is(p.err, ErrClosed) {
+			return nil, ErrClosed
+		}
+		return nil, ErrNotLeader
+	}
+	v := &view{p: p, hw: p.hw, logStart: p.logStart}
+	for _, s := range p.segs {
+		s.users++
+		v.segs = append(v.segs, s)
+		v.refs = append(v.refs, s.refs)
+	}
+	return v, nil
+}
+
+func (v *view) release() {
+	v.p.mu.Lock()
+	defer v.p.mu.Unlock()
+	for _, s := range v.segs {
+		s.users--
+		if s.removed && s.users == 0 {
+			s.rf.Close()
+		}
+	}
+}
+
+// next returns the span holding offset cur (or the first one after it), or
+// false when no durable data is at or after cur.
+func (v *view) next(cur int64) (span, bool) {
+	// The hot tier holds a suffix of the log; anything before it comes from
+	// the object store through the index.
+	for i, s := range v.segs {
+		refs := v.refs[i]
+		if len(refs) == 0 || refs[len(refs)-1].LastOffset < cur {
+			continue
+		}
+		if i == 0 && cur < refs[0].BaseOffset {
+			break // before the hot tier
+		}
+		j, ok := segment.Find(refs, cur)
+		if !ok {
+			continue
+		}
+		ref := refs[j]
+		if ref.BaseOffset >= v.hw {
+			return span{}, false
+		}
+		seg := s
+		return span{
+			base: ref.BaseOffset, last: ref.LastOffset, maxTS: ref.MaxTimestamp, local: true,
+			load: func(context.Context) ([]byte, error) {
+				buf := make([]byte, ref.Size)
+				if _, err := seg.rf.ReadAt(buf, ref.Pos); err != nil {
+					return nil, fmt.Errorf("%w: read local segment: %w", ErrStorage, err)
+				}
+				_, batches, _, err := segment.DecodeBlock(nil, buf)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %w", ErrStorage, err)
+				}
+				return batches, nil
+			},
+		}, true
+	}
+	entries := v.p.t.meta.IndexEntries(v.p.tp, cur)
+	if len(entries) == 0 || entries[0].BaseOffset >= v.hw {
+		return span{}, false
+	}
+	e := entries[0]
+	bucket := v.p.t.bucket
+	return span{
+		base: e.BaseOffset, last: e.LastOffset, maxTS: e.MaxTimestamp,
+		load: func(ctx context.Context) ([]byte, error) {
+			data, err := bucket.GetRange(ctx, e.Object, e.Position, e.Size)
+			if err != nil {
+				return nil, fmt.Errorf("%w: get %s: %w", ErrStorage, e.Object, err)
+			}
+			batches, _, err := segment.DecodeRun(nil, data)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrStorage, e.Object, err)
+			}
+			return batches, nil
+		},
+	}, true
+}
+
+// Read returns whole batches starting with the one containing offset, all
+// below the high watermark, up to maxBytes in total; if minOne, the first
+// batch is returned even when larger than maxBytes. offset == high watermark
+// returns no batches; offset outside [LogStartOffset, HighWatermark] returns
+// ErrOffsetOutOfRange.
+func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	v, err := p.view()
+	if err != nil {
+		return ReadResult{}, err
+	}
+	defer v.release()
+	res := ReadResult{HighWatermark: v.hw, LogStartOffset: v.logStart}
+	if offset < v.logStart || offset > v.hw {
+		return res, ErrOffsetOutOfRange
+	}
+	cur := offset
+	full := false
+	for cur < v.hw && !full {
+		sp, ok := v.next(cur)
+		if !ok {
+			break
+		}
+		batches, err := sp.load(ctx)
+		if err != nil {
+			if len(res.Batches) > 0 {
+				break // return what we have; the next fetch retries
+			}
+			return res, err
+		}
+		if sp.local {
+			p.t.metrics.readBytes.WithLabelValues("local").Add(float64(len(batches)))
+		} else {
+			p.t.metrics.readBytes.WithLabelValues("object").Add(float64(len(batches)))
+		}
+		err = kbatch.Iterate(batches, func(h kbatch.Header, b []byte) error {
+			if h.LastOffset() < cur || h.BaseOffset >= v.hw {
+				return nil
+			}
+			if len(res.Batches)+len(b) > maxBytes && !(minOne && len(res.Batches) == 0) {
+				full = true
+				return errStop
+			}
+			res.Batches = append(res.Batches, b...)
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return res, fmt.Errorf("%w: %w", ErrStorage, err)
+		}
+		cur = sp.last + 1
+	}
+	return res, nil
+}
+
+var errStop = errors.New("stop")
+
+// OffsetForTimestamp returns the first offset whose record timestamp is >= ts
+// and that record's timestamp; found is false when no such durable record exists.
+func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (offset, timestamp int64, found bool, err error) {
+	v, err := p.view()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer v.release()
+	cur := v.logStart
+	for cur < v.hw {
+		sp, ok := v.next(cur)
+		if !ok {
+			break
+		}
+		cur = sp.last + 1
+		if sp.maxTS < ts {
+			continue
+		}
+		batches, err := sp.load(ctx)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		err = kbatch.Iterate(batches, func(h kbatch.Header, b []byte) error {
+			if h.MaxTimestamp < ts || h.BaseOffset >= v.hw {
+				return nil
+			}
+			recs, err := kbatch.Records(b)
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				if r.Offset >= v.logStart && r.Timestamp >= ts {
+					offset, timestamp, found = r.Offset, r.Timestamp, true
+					return errStop
+				}
+			}
+			return nil
+		})
+		if found {
+			return offset, timestamp, true, nil
+		}
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("%w: %w", ErrStorage, err)
+		}
+	}
+	return 0, 0, false, nil
+}

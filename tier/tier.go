@@ -1,0 +1,308 @@
+package tier
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/tier/objstore"
+)
+
+// Config of the hot tier and flusher. Zero values take the defaults.
+type Config struct {
+	DataDir           string        // hot tier lives in DataDir/hot
+	NodeID            int32         // written into flush objects and their keys
+	FlushInterval     time.Duration // default 25ms
+	FlushBytes        int           // flush early once this much is pending; default 8 MiB
+	MaxBufferedBytes  int64         // unflushed bytes ceiling; Append waits above it; default 256 MiB
+	LocalSegmentBytes int64         // local segment file size before a new one; default 64 MiB
+	HotTierBytes      int64         // local segment bytes kept per partition before eviction; default 256 MiB
+}
+
+func (c *Config) setDefaults() {
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 25 * time.Millisecond
+	}
+	if c.FlushBytes <= 0 {
+		c.FlushBytes = 8 << 20
+	}
+	if c.MaxBufferedBytes <= 0 {
+		c.MaxBufferedBytes = 256 << 20
+	}
+	if c.LocalSegmentBytes <= 0 {
+		c.LocalSegmentBytes = 64 << 20
+	}
+	if c.HotTierBytes <= 0 {
+		c.HotTierBytes = 256 << 20
+	}
+}
+
+// Tier owns this node's partitions: their local segments, the flusher that
+// makes them durable, and reads from either tier.
+type Tier struct {
+	cfg     Config
+	bucket  objstore.Bucket
+	meta    *metadata.Store
+	logger  *slog.Logger
+	metrics *metrics
+
+	mu      sync.Mutex
+	parts   map[metadata.TP]*Partition
+	opening map[metadata.TP]*openCall
+	closed  bool
+
+	buf buffer // unflushed bytes, for backpressure and early flushes
+
+	kick    chan struct{} // wakes the flusher before its interval
+	closing chan struct{}
+	done    chan struct{}
+	final   chan context.Context // Close hands the flusher its deadline
+}
+
+type openCall struct {
+	done chan struct{}
+	p    *Partition
+	err  error
+}
+
+// New starts the flusher. Close stops it.
+func New(cfg Config, bucket objstore.Bucket, meta *metadata.Store, logger *slog.Logger, reg prometheus.Registerer) (*Tier, error) {
+	cfg.setDefaults()
+	if cfg.DataDir == "" {
+		return nil, errors.New("tier: DataDir is required")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "hot"), 0o755); err != nil {
+		return nil, fmt.Errorf("tier: %w", err)
+	}
+	t := &Tier{
+		cfg:     cfg,
+		bucket:  bucket,
+		meta:    meta,
+		logger:  logger,
+		metrics: newMetrics(reg),
+		parts:   make(map[metadata.TP]*Partition),
+		opening: make(map[metadata.TP]*openCall),
+		kick:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		final:   make(chan context.Context, 1),
+	}
+	t.buf.init(cfg.MaxBufferedBytes)
+	go t.runFlusher()
+	return t, nil
+}
+
+// Close flushes what is pending (bounded by ctx), fails what cannot be
+// flushed, and stops the flusher. Appends after Close fail with ErrClosed.
+func (t *Tier) Close(ctx context.Context) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		<-t.done
+		return nil
+	}
+	t.closed = true
+	t.mu.Unlock()
+
+	t.final <- ctx
+	close(t.closing)
+	<-t.done
+
+	t.mu.Lock()
+	parts := make([]*Partition, 0, len(t.parts))
+	for _, p := range t.parts {
+		parts = append(parts, p)
+	}
+	t.parts = map[metadata.TP]*Partition{}
+	t.mu.Unlock()
+	for _, p := range parts {
+		p.close(ErrClosed, false)
+	}
+	return nil
+}
+
+// Partition returns the open partition tp, opening it (acquiring leadership
+// through metadata and loading its durable state) on first use, or again
+// after it was fenced.
+func (t *Tier) Partition(ctx context.Context, tp metadata.TP) (*Partition, error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if p := t.parts[tp]; p != nil {
+		if !p.isClosed() {
+			t.mu.Unlock()
+			return p, nil
+		}
+		delete(t.parts, tp)
+	}
+	if c := t.opening[tp]; c != nil {
+		t.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.p, c.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	c := &openCall{done: make(chan struct{})}
+	t.opening[tp] = c
+	t.mu.Unlock()
+
+	c.p, c.err = t.open(ctx, tp)
+
+	t.mu.Lock()
+	delete(t.opening, tp)
+	if c.err == nil {
+		if t.closed {
+			c.err = ErrClosed
+		} else {
+			t.parts[tp] = c.p
+		}
+	}
+	t.mu.Unlock()
+	if c.err != nil && c.p != nil {
+		c.p.close(c.err, false)
+		c.p = nil
+	}
+	close(c.done)
+	return c.p, c.err
+}
+
+// DropTopic closes every open partition of topic (after it was deleted) and
+// removes its local files; pending appends fail with ErrNotLeader.
+func (t *Tier) DropTopic(topic string) {
+	t.mu.Lock()
+	var drop []*Partition
+	for tp, p := range t.parts {
+		if tp.Topic == topic {
+			drop = append(drop, p)
+			delete(t.parts, tp)
+		}
+	}
+	t.mu.Unlock()
+	for _, p := range drop {
+		p.close(ErrNotLeader, true)
+	}
+}
+
+// open acquires leadership of tp and prepares its hot tier.
+func (t *Tier) open(ctx context.Context, tp metadata.TP) (*Partition, error) {
+	topic, ok := t.meta.Topic(tp.Topic)
+	if !ok || tp.Partition < 0 || tp.Partition >= topic.Partitions {
+		return nil, ErrUnknownPartition
+	}
+	lead, err := t.meta.AcquireLeadership(ctx, tp, t.cfg.NodeID)
+	if err != nil {
+		if errors.Is(err, metadata.ErrUnknownTopic) {
+			return nil, ErrUnknownPartition
+		}
+		return nil, fmt.Errorf("%w: acquire leadership of %s/%d: %w", ErrStorage, tp.Topic, tp.Partition, err)
+	}
+	st, err := t.meta.PartitionState(ctx, tp)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read state of %s/%d: %w", ErrStorage, tp.Topic, tp.Partition, err)
+	}
+	dir := filepath.Join(t.cfg.DataDir, "hot", fmt.Sprintf("%s-%d", hex.EncodeToString(topic.ID[:]), tp.Partition))
+	p, err := openPartition(t, tp, topic.ID, lead, st, dir)
+	if err != nil {
+		return nil, err
+	}
+	t.logger.Info("partition opened", "topic", tp.Topic, "partition", tp.Partition,
+		"epoch", lead.Epoch, "high_watermark", st.DurableOffset, "log_start", st.LogStartOffset)
+	return p, nil
+}
+
+// snapshot returns the open partitions.
+func (t *Tier) snapshot() []*Partition {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ps := make([]*Partition, 0, len(t.parts))
+	for _, p := range t.parts {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// forget removes p from the open set if it is still the one registered.
+func (t *Tier) forget(p *Partition) {
+	t.mu.Lock()
+	if t.parts[p.tp] == p {
+		delete(t.parts, p.tp)
+	}
+	t.mu.Unlock()
+}
+
+// wakeFlusher asks the flusher to run now rather than at its next tick.
+func (t *Tier) wakeFlusher() {
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+// buffer counts unflushed bytes and makes appenders wait above the ceiling.
+type buffer struct {
+	mu    sync.Mutex
+	max   int64
+	used  int64
+	space chan struct{} // closed and replaced whenever bytes are released
+}
+
+func (b *buffer) init(max int64) {
+	b.max = max
+	b.space = make(chan struct{})
+}
+
+// acquire reserves n bytes, waiting while the buffer is over its ceiling. A
+// single append larger than the ceiling is let through when the buffer is
+// empty, so it cannot wait forever.
+func (b *buffer) acquire(ctx context.Context, n int64, closing <-chan struct{}) error {
+	for {
+		b.mu.Lock()
+		if b.used+n <= b.max || b.used == 0 {
+			b.used += n
+			b.mu.Unlock()
+			return nil
+		}
+		ch := b.space
+		b.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-closing:
+			return ErrClosed
+		}
+	}
+}
+
+func (b *buffer) release(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.used -= n
+	close(b.space)
+	b.space = make(chan struct{})
+	b.mu.Unlock()
+}
+
+func (b *buffer) load() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}

@@ -110,6 +110,9 @@ type PartitionState struct {
 	LogStartOffset int64
 	// LeaderEpoch is the epoch of the leader that last committed.
 	LeaderEpoch int32
+	// Producers is the idempotent-producer state committed with the last
+	// flush (opaque to metadata: tier encodes it, as JSON); nil if none.
+	Producers []byte
 }
 
 // IndexEntry points at a run of segment blocks of one partition inside one
@@ -131,4 +134,7 @@ type PartitionCommit struct {
 	Entry      IndexEntry
 	// DurableOffset is the new high watermark, Entry.LastOffset+1.
 	DurableOffset int64
+	// Producers is the partition's idempotent-producer state as of this
+	// commit (a JSON value, opaque to metadata); it replaces the previous one.
+	Producers []byte
 }

@@ -177,8 +177,9 @@ type epochRec struct {
 }
 
 type stateRec struct {
-	Durable     int64 `json:"durable"`
-	LeaderEpoch int32 `json:"leader_epoch"`
+	Durable     int64           `json:"durable"`
+	LeaderEpoch int32           `json:"leader_epoch"`
+	Producers   json.RawMessage `json:"producers,omitempty"`
 }
 
 type logStartRec struct {

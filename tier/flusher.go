@@ -60,7 +60,9 @@ type work struct {
 	blocks [][]byte
 	metas  []segment.BlockMeta
 	g      *flushGroup
-	commit metadata.PartitionCommit
+	// producers is the partition's idempotence state as of these blocks.
+	producers []byte
+	commit    metadata.PartitionCommit
 }
 
 // flushOnce writes one object with every partition's pending blocks, then
@@ -69,8 +71,8 @@ type work struct {
 func (t *Tier) flushOnce(ctx context.Context) bool {
 	var ws []*work
 	for _, p := range t.snapshot() {
-		if blocks, metas, g, ok := p.takePending(); ok {
-			ws = append(ws, &work{p: p, blocks: blocks, metas: metas, g: g})
+		if blocks, metas, g, producers, ok := p.takePending(); ok {
+			ws = append(ws, &work{p: p, blocks: blocks, metas: metas, g: g, producers: producers})
 		}
 	}
 	if len(ws) == 0 {
@@ -111,6 +113,7 @@ func (t *Tier) flushOnce(ctx context.Context) bool {
 				Records:      n,
 			},
 			DurableOffset: run.LastOffset + 1,
+			Producers:     w.producers,
 		}
 	}
 	ws = slices.DeleteFunc(ws, func(w *work) bool { return w.p == nil })

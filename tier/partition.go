@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/segment"
@@ -34,6 +35,8 @@ type Partition struct {
 	pending  []segment.BlockMeta
 	blocks   [][]byte    // encoded blocks not yet taken by the flusher, parallel to pending
 	group    *flushGroup // the group pending blocks belong to
+	// producers is the idempotence state per producer id (see producers.go).
+	producers map[int64]*producerState
 }
 
 // flushGroup is the set of one partition's blocks made durable by one flush.
@@ -83,6 +86,10 @@ func openPartition(t *Tier, tp metadata.TP, id metadata.TopicID, lead metadata.L
 		logStart: st.LogStartOffset,
 		changed:  make(chan struct{}),
 		group:    newFlushGroup(),
+	}
+	var err error
+	if p.producers, err = loadProducers(st.Producers); err != nil {
+		return nil, err
 	}
 	if err := p.newSegmentLocked(p.next); err != nil {
 		return nil, err
@@ -161,6 +168,25 @@ func (p *Partition) Append(ctx context.Context, batch []byte, h kbatch.Header) (
 		p.t.buf.release(n)
 		return 0, nil, err
 	}
+	if h.ProducerID >= 0 {
+		dup, err := p.checkSequenceLocked(h)
+		if err != nil {
+			p.mu.Unlock()
+			p.t.buf.release(n)
+			return 0, nil, err
+		}
+		if dup != nil {
+			// A retry of a batch we already have: answer with its offset
+			// once it is durable, store nothing.
+			base, g := dup.Base, dup.g
+			p.mu.Unlock()
+			p.t.buf.release(n)
+			if g == nil {
+				return base, func(context.Context) error { return nil }, nil
+			}
+			return base, g.wait, nil
+		}
+	}
 	base := p.next
 	kbatch.SetBaseOffset(batch, base)
 	kbatch.SetPartitionLeaderEpoch(batch, p.lead.Epoch)
@@ -198,6 +224,9 @@ func (p *Partition) Append(ctx context.Context, batch []byte, h kbatch.Header) (
 	g := p.group
 	g.bytes += n
 	p.next = meta.LastOffset + 1
+	if h.ProducerID >= 0 {
+		p.recordSequenceLocked(h, base, meta.LastOffset, g, time.Now())
+	}
 	p.mu.Unlock()
 
 	p.t.metrics.appendedBytes.Add(float64(n))
@@ -217,16 +246,17 @@ func (g *flushGroup) wait(ctx context.Context) error {
 	}
 }
 
-// takePending hands the flusher the pending blocks and their group.
-func (p *Partition) takePending() (blocks [][]byte, metas []segment.BlockMeta, g *flushGroup, ok bool) {
+// takePending hands the flusher the pending blocks, their group, and the
+// producer state that goes with them.
+func (p *Partition) takePending() (blocks [][]byte, metas []segment.BlockMeta, g *flushGroup, producers []byte, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.err != nil || len(p.blocks) == 0 {
-		return nil, nil, nil, false
+		return nil, nil, nil, nil, false
 	}
 	blocks, metas, g = p.blocks, p.pending, p.group
 	p.blocks, p.pending, p.group = nil, nil, newFlushGroup()
-	return blocks, metas, g, true
+	return blocks, metas, g, p.producersSnapshotLocked(time.Now()), true
 }
 
 // advance records that every offset below hw is durable and wakes waiters.

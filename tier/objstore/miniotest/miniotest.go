@@ -162,7 +162,8 @@ func (s *Server) start() error {
 // waitHealthy polls /minio/health/live and /minio/health/ready until both
 // answer 200, the process exits, or the deadline passes.
 func (s *Server) waitHealthy(exited <-chan struct{}) error {
-	client := &http.Client{Timeout: time.Second}
+	// No keep-alives: nothing of the health checks outlives them.
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(startDeadline)
 	for {
 		if healthy(client, s.Endpoint+"/minio/health/live") && healthy(client, s.Endpoint+"/minio/health/ready") {
@@ -251,17 +252,21 @@ func (s *Server) signal(t testing.TB, sig syscall.Signal) {
 }
 
 // Client returns a minio-go client for the server: an independent S3
-// implementation to set up buckets and check what Strata wrote.
+// implementation to set up buckets and check what Strata wrote. Its idle
+// connections are closed when the test ends.
 func (s *Server) Client(t testing.TB) *minio.Client {
 	t.Helper()
 	u, err := url.Parse(s.Endpoint)
 	if err != nil {
 		t.Fatalf("miniotest: %v", err)
 	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
 	c, err := minio.New(u.Host, &minio.Options{
-		Creds:  credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
-		Secure: false,
-		Region: Region,
+		Creds:     credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Secure:    false,
+		Region:    Region,
+		Transport: tr,
 	})
 	if err != nil {
 		t.Fatalf("miniotest: minio client: %v", err)

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"sync"
-	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap/zapcore"
@@ -146,7 +145,7 @@ func (e *Embedded) Close() error {
 		// serving is reported once here instead of being lost.
 		select {
 		case err = <-e.etcd.Err():
-		case <-time.After(0):
+		default:
 		}
 	})
 	return err

@@ -3,7 +3,9 @@ package metadata
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
+	"time"
 )
 
 func TestEmbeddedRestartKeepsData(t *testing.T) {
@@ -56,7 +58,7 @@ func TestEmbeddedRestartKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ps != (PartitionState{DurableOffset: 10, LeaderEpoch: l.Epoch}) {
+	if !sameState(ps, PartitionState{DurableOffset: 10, LeaderEpoch: l.Epoch}) {
 		t.Fatalf("state after restart = %+v", ps)
 	}
 	if es := s2.IndexEntries(tp, 0); len(es) != 1 || es[0] != entry {
@@ -85,4 +87,68 @@ func TestEmbeddedRejectsNonLoopback(t *testing.T) {
 	if _, err := StartEmbedded(context.Background(), EmbeddedConfig{}, nil); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("no Dir: err = %v, want ErrInvalidConfig", err)
 	}
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// etcd going away for longer than the lease TTL and coming back: the Store
+// gets a new lease, registers its node again and its watch resumes, without
+// anyone reopening it.
+func TestStoreSurvivesEtcdRestart(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	ctx := testCtx(t)
+	e1, err := StartEmbedded(ctx, EmbeddedConfig{Dir: dir, ClientAddr: addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, e1, func(c *Config) {
+		c.LeaseTTL = time.Second
+		c.DialTimeout = time.Second
+		c.RequestTimeout = time.Second
+	})
+	if err := s.RegisterNode(ctx, Node{ID: 5, Host: "127.0.0.1", Port: 9092}); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := s.currentLease()
+	if err := e1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Down for longer than the TTL: the keep-alive gives the lease up.
+	eventually(t, "the Store notices the lease is gone", func() bool {
+		_, err := s.currentLease()
+		return err != nil
+	})
+	e2, err := StartEmbedded(ctx, EmbeddedConfig{Dir: dir, ClientAddr: addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	eventually(t, "a new lease", func() bool {
+		id, err := s.currentLease()
+		return err == nil && id != first
+	})
+	other := openStore(t, e2, nil)
+	eventually(t, "the node is registered again", func() bool {
+		ns := other.Nodes()
+		return len(ns) == 1 && ns[0].ID == 5
+	})
+	if _, err := other.CreateTopic(ctx, "after", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the watch resumed", func() bool { _, ok := s.Topic("after"); return ok })
+	if _, err := s.AcquireLeadership(ctx, TP{"after", 0}, 5); err != nil {
+		t.Fatal(err)
+	}
+	// Clients first: etcd's Close waits (up to ~6s) for open watch streams.
+	other.Close()
+	s.Close()
 }

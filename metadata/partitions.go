@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -126,7 +127,7 @@ func (s *Store) PartitionState(ctx context.Context, tp TP) (PartitionState, erro
 			if err != nil {
 				return PartitionState{}, err
 			}
-			ps.DurableOffset, ps.LeaderEpoch = st.Durable, st.LeaderEpoch
+			ps.DurableOffset, ps.LeaderEpoch, ps.Producers = st.Durable, st.LeaderEpoch, []byte(st.Producers)
 		}
 		if kv := rangeKV(resp, 1); kv != nil {
 			if ps.LogStartOffset, err = decodeLogStart(kv.Value); err != nil {
@@ -150,7 +151,8 @@ func (s *Store) PartitionState(ctx context.Context, tp TP) (PartitionState, erro
 // base offset) counts as committed, even when the leadership has moved on
 // since. Malformed commits fail the whole call with ErrInvalidCommit before
 // anything is written. Several commits of one partition are applied in
-// order.
+// order. Producers (opaque JSON, at most MaxProducersBytes) is stored in the
+// state key with the durable offset, so it changes exactly with it.
 func (s *Store) CommitFlush(ctx context.Context, commits []PartitionCommit) (fenced []TP, err error) {
 	for i := range commits {
 		if err := validateCommit(&commits[i]); err != nil {
@@ -159,6 +161,7 @@ func (s *Store) CommitFlush(ctx context.Context, commits []PartitionCommit) (fen
 	}
 	per := s.cfg.MaxTxnOps / 2
 	chunk := make([]*PartitionCommit, 0, min(per, len(commits)))
+	chunkBytes := 0
 	inChunk := make(map[pkey]bool, cap(chunk))
 	isFenced := make(map[TP]bool)
 	run := func() error {
@@ -169,22 +172,25 @@ func (s *Store) CommitFlush(ctx context.Context, commits []PartitionCommit) (fen
 				fenced = append(fenced, tp)
 			}
 		}
-		chunk = chunk[:0]
+		chunk, chunkBytes = chunk[:0], 0
 		clear(inChunk)
 		return err
 	}
 	for i := range commits {
 		c := &commits[i]
 		k := pkey{c.Leadership.TopicID, c.Leadership.TP.Partition}
+		size := commitBytes(c)
 		// A partition appears at most once per transaction (etcd refuses
 		// two puts of one key); a second commit of it starts a new chunk,
-		// which keeps the partition's commits in order.
-		if len(chunk) == per || inChunk[k] {
+		// which keeps the partition's commits in order. The byte budget
+		// keeps a chunk under etcd's request size limit.
+		if len(chunk) == per || inChunk[k] || (len(chunk) > 0 && chunkBytes+size > maxTxnBytes) {
 			if err := run(); err != nil {
 				return fenced, err
 			}
 		}
 		chunk = append(chunk, c)
+		chunkBytes += size
 		inChunk[k] = true
 	}
 	if len(chunk) > 0 {
@@ -193,6 +199,22 @@ func (s *Store) CommitFlush(ctx context.Context, commits []PartitionCommit) (fen
 		}
 	}
 	return fenced, nil
+}
+
+const (
+	// maxTxnBytes bounds the estimated size of one CommitFlush transaction:
+	// etcd refuses requests over --max-request-bytes (1.5 MiB by default).
+	maxTxnBytes = 1 << 20
+	// MaxProducersBytes is the largest PartitionCommit.Producers value
+	// CommitFlush accepts: one partition's commit must fit in one etcd
+	// request on its own.
+	MaxProducersBytes = 512 << 10
+)
+
+// commitBytes estimates what one partition's commit adds to a transaction:
+// its keys appear in the compares, the puts and the Else reads.
+func commitBytes(c *PartitionCommit) int {
+	return 768 + len(c.Entry.Object) + len(c.Leadership.TP.Topic) + len(c.Producers)
 }
 
 func validateCommit(c *PartitionCommit) error {
@@ -208,6 +230,10 @@ func validateCommit(c *PartitionCommit) error {
 		return fmt.Errorf("%w: %s/%d: durable offset %d after last offset %d", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, c.DurableOffset, e.LastOffset)
 	case e.Object == "" || e.Position < 0 || e.Size <= 0:
 		return fmt.Errorf("%w: %s/%d: object %q at %d+%d", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, e.Object, e.Position, e.Size)
+	case len(c.Producers) > MaxProducersBytes:
+		return fmt.Errorf("%w: %s/%d: producer state of %d bytes (max %d)", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, len(c.Producers), MaxProducersBytes)
+	case len(c.Producers) > 0 && !json.Valid(c.Producers):
+		return fmt.Errorf("%w: %s/%d: producer state is not JSON", ErrInvalidCommit, l.TP.Topic, l.TP.Partition)
 	}
 	return nil
 }
@@ -237,7 +263,7 @@ func (s *Store) commitChunk(ctx context.Context, chunk []*PartitionCommit) (fenc
 				clientv3.Compare(clientv3.CreateRevision(ik), "=", 0))
 			then = append(then,
 				clientv3.OpPut(ik, entryVals[i]),
-				clientv3.OpPut(s.keys.state(id, p), mustJSON(stateRec{Durable: c.DurableOffset, LeaderEpoch: c.Leadership.Epoch})))
+				clientv3.OpPut(s.keys.state(id, p), mustJSON(stateRec{Durable: c.DurableOffset, LeaderEpoch: c.Leadership.Epoch, Producers: c.Producers})))
 			els = append(els, clientv3.OpGet(lk), clientv3.OpGet(ik))
 		}
 		resp, err := s.txn(ctx, "commit_flush", cmps, then, els)

@@ -1,10 +1,12 @@
 package metadata
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +22,12 @@ func testEntry(base, last int64) IndexEntry {
 		Object: fmt.Sprintf("flush/%020d", base), Position: base * 100, Size: (last - base + 1) * 100,
 		Records: last - base + 1,
 	}
+}
+
+// sameState compares states (PartitionState holds a slice, so != does not).
+func sameState(a, b PartitionState) bool {
+	return a.DurableOffset == b.DurableOffset && a.LogStartOffset == b.LogStartOffset &&
+		a.LeaderEpoch == b.LeaderEpoch && bytes.Equal(a.Producers, b.Producers)
 }
 
 func commitOf(l Leadership, base, last int64) PartitionCommit {
@@ -189,11 +197,11 @@ func TestCommitFlush(t *testing.T) {
 	}
 	for _, s := range []*Store{a, b} {
 		ps, err := s.PartitionState(ctx, p0)
-		if err != nil || ps != (PartitionState{DurableOffset: 25, LeaderEpoch: l0.Epoch}) {
+		if err != nil || !sameState(ps, PartitionState{DurableOffset: 25, LeaderEpoch: l0.Epoch}) {
 			t.Fatalf("state p0 = %+v, %v", ps, err)
 		}
 		ps, err = s.PartitionState(ctx, p1)
-		if err != nil || ps != (PartitionState{DurableOffset: 6, LeaderEpoch: l1.Epoch}) {
+		if err != nil || !sameState(ps, PartitionState{DurableOffset: 6, LeaderEpoch: l1.Epoch}) {
 			t.Fatalf("state p1 = %+v, %v", ps, err)
 		}
 	}
@@ -216,6 +224,51 @@ func TestCommitFlush(t *testing.T) {
 	if n := len(a.IndexEntries(p0, 0)); n != 4 {
 		t.Fatalf("%d index entries, want 4", n)
 	}
+
+	// Producer state travels with the durable offset and is replaced by
+	// the next commit.
+	withProducers := commitOf(l1, 6, 7)
+	withProducers.Producers = []byte(`{"1000":{"epoch":0,"seq":41}}`)
+	if f, err := a.CommitFlush(ctx, []PartitionCommit{withProducers}); err != nil || f != nil {
+		t.Fatalf("CommitFlush = %v, %v", f, err)
+	}
+	if ps, err := b.PartitionState(ctx, p1); err != nil || !sameState(ps, PartitionState{DurableOffset: 8, LeaderEpoch: l1.Epoch, Producers: withProducers.Producers}) {
+		t.Fatalf("state with producers = %+v (%s), %v", ps, ps.Producers, err)
+	}
+	if f, err := a.CommitFlush(ctx, []PartitionCommit{commitOf(l1, 8, 8)}); err != nil || f != nil {
+		t.Fatalf("CommitFlush = %v, %v", f, err)
+	}
+	if ps, err := b.PartitionState(ctx, p1); err != nil || ps.Producers != nil || ps.DurableOffset != 9 {
+		t.Fatalf("state after a commit without producers = %+v, %v", ps, err)
+	}
+}
+
+// Large producer states split a flush by bytes, under etcd's request size
+// limit (1.5 MiB by default), not only by operation count.
+func TestCommitFlushByteBudget(t *testing.T) {
+	ctx := testCtx(t)
+	s := openStore(t, nil, nil)
+	const n = 8
+	mustTopic(t, s, "big", n)
+	big := []byte(`"` + strings.Repeat("p", 400<<10) + `"`)
+	commits := make([]PartitionCommit, n)
+	for p := range int32(n) {
+		l, err := s.AcquireLeadership(ctx, TP{"big", p}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		commits[p] = commitOf(l, 0, 0)
+		commits[p].Producers = big
+	}
+	if f, err := s.CommitFlush(ctx, commits); err != nil || f != nil {
+		t.Fatalf("CommitFlush = %v, %v", f, err)
+	}
+	for p := range int32(n) {
+		ps, err := s.PartitionState(ctx, TP{"big", p})
+		if err != nil || ps.DurableOffset != 1 || !bytes.Equal(ps.Producers, big) {
+			t.Fatalf("partition %d: durable %d, %d producer bytes, %v", p, ps.DurableOffset, len(ps.Producers), err)
+		}
+	}
 }
 
 func TestCommitFlushInvalid(t *testing.T) {
@@ -228,13 +281,17 @@ func TestCommitFlushInvalid(t *testing.T) {
 	}
 	good := commitOf(l, 0, 9)
 	for name, mod := range map[string]func(*PartitionCommit){
-		"no leadership":     func(c *PartitionCommit) { c.Leadership = Leadership{} },
-		"negative base":     func(c *PartitionCommit) { c.Entry.BaseOffset = -1 },
-		"last before base":  func(c *PartitionCommit) { c.Entry.LastOffset = -1 },
-		"durable too small": func(c *PartitionCommit) { c.DurableOffset = 9 },
-		"durable too big":   func(c *PartitionCommit) { c.DurableOffset = 11 },
-		"no object":         func(c *PartitionCommit) { c.Entry.Object = "" },
-		"empty run":         func(c *PartitionCommit) { c.Entry.Size = 0 },
+		"no leadership":      func(c *PartitionCommit) { c.Leadership = Leadership{} },
+		"negative base":      func(c *PartitionCommit) { c.Entry.BaseOffset = -1 },
+		"last before base":   func(c *PartitionCommit) { c.Entry.LastOffset = -1 },
+		"durable too small":  func(c *PartitionCommit) { c.DurableOffset = 9 },
+		"durable too big":    func(c *PartitionCommit) { c.DurableOffset = 11 },
+		"no object":          func(c *PartitionCommit) { c.Entry.Object = "" },
+		"empty run":          func(c *PartitionCommit) { c.Entry.Size = 0 },
+		"producers not JSON": func(c *PartitionCommit) { c.Producers = []byte("{") },
+		"producers too big": func(c *PartitionCommit) {
+			c.Producers = []byte(`"` + strings.Repeat("x", MaxProducersBytes) + `"`)
+		},
 	} {
 		bad := good
 		mod(&bad)
@@ -286,7 +343,7 @@ func TestCommitFlushFencing(t *testing.T) {
 	if !slices.Equal(fenced, []TP{p0}) {
 		t.Fatalf("fenced = %v, want [%v]", fenced, p0)
 	}
-	if ps, _ := a.PartitionState(ctx, p0); ps != (PartitionState{DurableOffset: 5, LeaderEpoch: a0.Epoch}) {
+	if ps, _ := a.PartitionState(ctx, p0); !sameState(ps, PartitionState{DurableOffset: 5, LeaderEpoch: a0.Epoch}) {
 		t.Fatalf("fenced partition's state changed: %+v", ps)
 	}
 	if ps, _ := a.PartitionState(ctx, p1); ps.DurableOffset != 10 {
@@ -304,7 +361,7 @@ func TestCommitFlushFencing(t *testing.T) {
 	if f, err := b.CommitFlush(ctx, []PartitionCommit{commitOf(b0, 5, 7)}); err != nil || f != nil {
 		t.Fatalf("b's CommitFlush = %v, %v", f, err)
 	}
-	if ps, _ := b.PartitionState(ctx, p0); ps != (PartitionState{DurableOffset: 8, LeaderEpoch: b0.Epoch}) {
+	if ps, _ := b.PartitionState(ctx, p0); !sameState(ps, PartitionState{DurableOffset: 8, LeaderEpoch: b0.Epoch}) {
 		t.Fatalf("state after b's commit = %+v", ps)
 	}
 	// A's deposed retry of the commit B's overlaps stays fenced (B's entry

@@ -93,7 +93,7 @@ func TestTopicLifecycle(t *testing.T) {
 		t.Fatal("re-created topic reused the old ID")
 	}
 	ps, err := a.PartitionState(ctx, TP{"orders", 0})
-	if err != nil || ps != (PartitionState{}) {
+	if err != nil || !sameState(ps, PartitionState{}) {
 		t.Fatalf("state of re-created topic = %+v, %v; want zero", ps, err)
 	}
 	l2, err := a.AcquireLeadership(ctx, TP{"orders", 0}, 1)

@@ -99,3 +99,35 @@ func TestIterateErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRecordsConcurrent decodes from several goroutines at once, which
+// shares the pooled decoders; run under -race it checks they are never
+// shared by two calls.
+func TestRecordsConcurrent(t *testing.T) {
+	recs := sampleRecords(20)
+	var batches [][]byte
+	for _, c := range allCodecs {
+		batches = append(batches, mustBuild(t, recs, BuildOptions{Codec: c}))
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 50 {
+				got, err := Records(batches[(g+i)%len(batches)])
+				if err == nil && len(got) != len(recs) {
+					err = errors.New("wrong record count")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

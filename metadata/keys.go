@@ -61,6 +61,7 @@ func (k keys) leader(id TopicID, p int32) string   { return k.part(id, p) + "lea
 func (k keys) epoch(id TopicID, p int32) string    { return k.part(id, p) + "epoch" }
 func (k keys) state(id TopicID, p int32) string    { return k.part(id, p) + "state" }
 func (k keys) logStart(id TopicID, p int32) string { return k.part(id, p) + "logstart" }
+func (k keys) durable(id TopicID, p int32) string  { return k.part(id, p) + "durable" }
 
 // index is the key of the entry starting at base. Zero-padding to 20 digits
 // (the width of MaxInt64) makes etcd's byte order the offset order.
@@ -79,6 +80,7 @@ const (
 	kindEpoch
 	kindState
 	kindLogStart
+	kindDurable
 	kindIndex
 )
 
@@ -142,6 +144,8 @@ func (k keys) parseKey(key string) parsedKey {
 			pk.kind = kindState
 		case "logstart":
 			pk.kind = kindLogStart
+		case "durable":
+			pk.kind = kindDurable
 		default:
 			return parsedKey{}
 		}
@@ -184,6 +188,18 @@ type stateRec struct {
 
 type logStartRec struct {
 	LogStart int64 `json:"log_start"`
+}
+
+// encodeDurable is the durable key's value: 20 zero-padded decimal digits,
+// so that etcd can compare it for equality with a commit's base offset.
+func encodeDurable(offset int64) string { return fmt.Sprintf("%020d", offset) }
+
+func decodeDurable(b []byte) (int64, error) {
+	v, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || v < 0 || len(b) != 20 {
+		return 0, fmt.Errorf("%w: durable offset %q", errBadValue, b)
+	}
+	return v, nil
 }
 
 // errBadValue marks a value in etcd that does not decode; the cache logs and

@@ -145,10 +145,11 @@ func (s *Store) PartitionState(ctx context.Context, tp TP) (PartitionState, erro
 // happen); all others committed. err is non-nil only when the outcome is
 // unknown or etcd failed; retrying the same commits is then safe.
 //
-// One etcd transaction per chunk of Config.MaxTxnOps/2 partitions; see
+// One etcd transaction per chunk of Config.MaxTxnOps/3 partitions; see
 // KEYS.md for the transaction and why the durable offset never moves back.
-// A commit an earlier attempt already applied (same index entry at the same
-// base offset) counts as committed, even when the leadership has moved on
+// Each commit must start at the partition's durable offset (offsets are
+// dense); one that does not is reported fenced. A commit an earlier attempt
+// already applied counts as committed, even when the leadership has moved on
 // since. Malformed commits fail the whole call with ErrInvalidCommit before
 // anything is written. Several commits of one partition are applied in
 // order. Producers (opaque JSON, at most MaxProducersBytes) is stored in the
@@ -159,7 +160,7 @@ func (s *Store) CommitFlush(ctx context.Context, commits []PartitionCommit) (fen
 			return nil, err
 		}
 	}
-	per := s.cfg.MaxTxnOps / 2
+	per := s.cfg.MaxTxnOps / 3
 	chunk := make([]*PartitionCommit, 0, min(per, len(commits)))
 	chunkBytes := 0
 	inChunk := make(map[pkey]bool, cap(chunk))
@@ -214,7 +215,7 @@ const (
 // commitBytes estimates what one partition's commit adds to a transaction:
 // its keys appear in the compares, the puts and the Else reads.
 func commitBytes(c *PartitionCommit) int {
-	return 768 + len(c.Entry.Object) + len(c.Leadership.TP.Topic) + len(c.Producers)
+	return 1024 + len(c.Entry.Object) + len(c.Leadership.TP.Topic) + len(c.Producers)
 }
 
 func validateCommit(c *PartitionCommit) error {
@@ -242,6 +243,18 @@ func validateCommit(c *PartitionCommit) error {
 // no reason cannot happen with a correct etcd; better an error than a spin.
 var errNoCause = errors.New("metadata: commit compare failed with no visible cause")
 
+// durableCmp is the compare that makes a partition's commit apply exactly
+// once and only in offset order: the durable offset must still be the
+// commit's base offset (a partition that never committed has no durable key
+// and its first commit starts at 0).
+func (s *Store) durableCmp(c *PartitionCommit) clientv3.Cmp {
+	dk := s.keys.durable(c.Leadership.TopicID, c.Leadership.TP.Partition)
+	if c.Entry.BaseOffset == 0 {
+		return clientv3.Compare(clientv3.CreateRevision(dk), "=", 0)
+	}
+	return clientv3.Compare(clientv3.Value(dk), "=", encodeDurable(c.Entry.BaseOffset))
+}
+
 // commitChunk commits one chunk, retrying without the partitions that
 // cannot commit until the rest has.
 func (s *Store) commitChunk(ctx context.Context, chunk []*PartitionCommit) (fenced []TP, err error) {
@@ -249,22 +262,22 @@ func (s *Store) commitChunk(ctx context.Context, chunk []*PartitionCommit) (fenc
 	for len(todo) > 0 {
 		n := len(todo)
 		cmps := make([]clientv3.Cmp, 0, 2*n)
-		then := make([]clientv3.Op, 0, 2*n)
+		then := make([]clientv3.Op, 0, 3*n)
 		els := make([]clientv3.Op, 0, 2*n)
 		entryKeys := make([]string, n)
 		entryVals := make([]string, n)
 		for i, c := range todo {
 			id, p := c.Leadership.TopicID, c.Leadership.TP.Partition
 			lk := s.keys.leader(id, p)
-			ik := s.keys.index(id, p, c.Entry.BaseOffset)
-			entryKeys[i], entryVals[i] = ik, mustJSON(c.Entry)
+			entryKeys[i], entryVals[i] = s.keys.index(id, p, c.Entry.BaseOffset), mustJSON(c.Entry)
 			cmps = append(cmps,
 				clientv3.Compare(clientv3.ModRevision(lk), "=", c.Leadership.Revision),
-				clientv3.Compare(clientv3.CreateRevision(ik), "=", 0))
+				s.durableCmp(c))
 			then = append(then,
-				clientv3.OpPut(ik, entryVals[i]),
-				clientv3.OpPut(s.keys.state(id, p), mustJSON(stateRec{Durable: c.DurableOffset, LeaderEpoch: c.Leadership.Epoch, Producers: c.Producers})))
-			els = append(els, clientv3.OpGet(lk), clientv3.OpGet(ik))
+				clientv3.OpPut(entryKeys[i], entryVals[i]),
+				clientv3.OpPut(s.keys.state(id, p), mustJSON(stateRec{Durable: c.DurableOffset, LeaderEpoch: c.Leadership.Epoch, Producers: c.Producers})),
+				clientv3.OpPut(s.keys.durable(id, p), encodeDurable(c.DurableOffset)))
+			els = append(els, clientv3.OpGet(lk), clientv3.OpGet(s.keys.durable(id, p)))
 		}
 		resp, err := s.txn(ctx, "commit_flush", cmps, then, els)
 		if err != nil {
@@ -279,35 +292,93 @@ func (s *Store) commitChunk(ctx context.Context, chunk []*PartitionCommit) (fenc
 			s.cache.applyOwn(evs...)
 			return fenced, nil
 		}
-		// The Else branch read, at the same revision as the failed
-		// compares, each partition's leader key and index entry.
+		// The Else branch read, at the revision the compares failed at,
+		// each partition's leader key and durable offset.
 		keep := todo[:0]
-		var done []event
+		var maybe []*PartitionCommit // already applied, perhaps
+		var maybeLeading []bool
 		for i, c := range todo {
-			lkv, ikv := rangeKV(resp, 2*i), rangeKV(resp, 2*i+1)
-			switch {
-			case ikv != nil:
-				if e, err := decodeIndexEntry(ikv.Value); err == nil && e == c.Entry {
-					// An earlier attempt of this commit went through.
-					done = append(done, kvEvent(ikv))
-					continue
+			lkv, dkv := rangeKV(resp, 2*i), rangeKV(resp, 2*i+1)
+			leading := lkv != nil && lkv.ModRevision == c.Leadership.Revision
+			var durable int64
+			if dkv != nil {
+				if durable, err = decodeDurable(dkv.Value); err != nil {
+					return fenced, err
 				}
-				s.logger.Warn("metadata: commit conflicts with an existing index entry; reporting it fenced",
-					"topic", c.Leadership.TP.Topic, "partition", c.Leadership.TP.Partition,
-					"base", c.Entry.BaseOffset, "existing", string(ikv.Value))
+			}
+			switch {
+			case durable >= c.DurableOffset:
+				// Our offsets are durable already: an earlier attempt of
+				// this commit whose outcome the caller did not learn, or,
+				// if the leadership moved on, maybe another leader's
+				// records at the same offsets. The index tells.
+				maybe = append(maybe, c)
+				maybeLeading = append(maybeLeading, leading)
+			case !leading:
 				fenced = append(fenced, c.Leadership.TP)
-			case lkv == nil || lkv.ModRevision != c.Leadership.Revision:
+			case durable != c.Entry.BaseOffset:
+				// A gap or an overlap under a current leadership: a bug in
+				// the caller. The commit cannot happen; reporting it fenced
+				// makes the leader step down and the next one start over
+				// from the durable state.
+				s.logger.Error("metadata: commit does not start at the durable offset; reporting it fenced",
+					"topic", c.Leadership.TP.Topic, "partition", c.Leadership.TP.Partition,
+					"base", c.Entry.BaseOffset, "durable", durable)
 				fenced = append(fenced, c.Leadership.TP)
 			default:
 				keep = append(keep, c)
 			}
 		}
-		s.cache.applyOwn(done...)
+		if len(maybe) > 0 {
+			f, err := s.checkApplied(ctx, maybe, maybeLeading)
+			fenced = append(fenced, f...)
+			if err != nil {
+				return fenced, err
+			}
+		}
 		if len(keep) == n {
 			return fenced, errNoCause
 		}
 		todo = keep
 	}
+	return fenced, nil
+}
+
+// checkApplied decides, for commits whose offsets are already durable,
+// whether this very commit was applied (then it counts as committed and its
+// entry goes into the cache) or another leader's was (fenced). Under a
+// leadership that is still current the durable offset alone proves it: only
+// this leadership wrote since it began, in offset order, and every commit
+// starts at the durable offset. Otherwise the index entry at the commit's
+// base offset must be the one being committed.
+func (s *Store) checkApplied(ctx context.Context, commits []*PartitionCommit, leading []bool) (fenced []TP, err error) {
+	ops := make([]clientv3.Op, len(commits))
+	for i, c := range commits {
+		ops[i] = clientv3.OpGet(s.keys.index(c.Leadership.TopicID, c.Leadership.TP.Partition, c.Entry.BaseOffset))
+	}
+	resp, err := s.txn(ctx, "commit_check", nil, ops, nil)
+	if err != nil {
+		return nil, err
+	}
+	var done []event
+	for i, c := range commits {
+		ikv := rangeKV(resp, i)
+		same := false
+		if ikv != nil {
+			e, err := decodeIndexEntry(ikv.Value)
+			same = err == nil && e == c.Entry
+		}
+		switch {
+		case same:
+			done = append(done, kvEvent(ikv))
+		case leading[i]:
+			// Applied; the entry has since been replaced by the roller or
+			// removed by retention, and the cache follows those changes.
+		default:
+			fenced = append(fenced, c.Leadership.TP)
+		}
+	}
+	s.cache.applyOwn(done...)
 	return fenced, nil
 }
 

@@ -2,7 +2,9 @@ package kbatch
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"strconv"
 	"testing"
 )
 
@@ -129,5 +131,69 @@ func TestRecordsConcurrent(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// oneRecord builds a records section holding one record whose body is the
+// concatenation of fields, each a raw byte string or a zigzag varint.
+func oneRecord(fields ...any) []byte {
+	var body []byte
+	for _, f := range fields {
+		switch f := f.(type) {
+		case int:
+			body = binary.AppendVarint(body, int64(f))
+		case []byte:
+			body = append(body, f...)
+		}
+	}
+	return append(binary.AppendVarint(nil, int64(len(body))), body...)
+}
+
+func TestRecordsRejectsMalformedRecord(t *testing.T) {
+	base := mustBuild(t, sampleRecords(1), BuildOptions{})
+	attr := []byte{0}
+	pad := []byte("padding") // keeps the section above the 7-byte minimum
+	tests := []struct {
+		name    string
+		section []byte
+	}{
+		{"key length -2", oneRecord(attr, 0, 0, -2, pad)},
+		{"key longer than record", oneRecord(attr, 0, 0, 100, pad)},
+		{"offset delta overflows int32", oneRecord(attr, 0, 1<<40, -1, -1, 0)},
+		{"unterminated varint", append([]byte{0x10}, bytes.Repeat([]byte{0xff}, 16)...)},
+		{"negative record length", append(binary.AppendVarint(nil, -5), pad...)},
+		{"negative header count", oneRecord(attr, 0, 0, -1, -1, -1, pad)},
+		{"header count past end", oneRecord(attr, 0, 0, -1, -1, 50, pad)},
+		{"header value past end", oneRecord(attr, 0, 0, -1, -1, 1, 1, []byte("k"), 40)},
+		{"bytes left in record", oneRecord(attr, 0, 0, -1, -1, 0, pad)},
+		{"record cut short", oneRecord(attr, 0, 0, -1)},
+		{"empty record", oneRecord(pad)[:1]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			section := tt.section
+			for len(section) < minRecordSize {
+				section = append(section, 0)
+			}
+			if _, err := Records(withPayload(base, None, section)); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("got %v, want ErrCorrupt", err)
+			}
+		})
+	}
+	// The same framing with sane fields decodes, so the cases above fail
+	// for the reason their names give.
+	ok := oneRecord(attr, 3, 0, 1, []byte("k"), -1, 1, 1, []byte("h"), -1)
+	got, err := Records(withPayload(base, None, ok))
+	if err != nil || len(got) != 1 || string(got[0].Key) != "k" || got[0].Value != nil || got[0].Headers[0].Key != "h" || got[0].Headers[0].Value != nil {
+		t.Fatalf("well-formed record: %+v, %v", got, err)
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	good := mustBuild(t, sampleRecords(1), BuildOptions{})
+	_, err := Validate(append(bytes.Clone(good), 1, 2, 3))
+	want := "kbatch: corrupt record batch: at byte " + strconv.Itoa(len(good)) + ": 3 bytes left cannot hold a batch"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %q, want %q", err, want)
 	}
 }

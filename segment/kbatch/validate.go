@@ -32,7 +32,7 @@ const (
 // and the codec. It does not apply the rules for client batches.
 func nextBatch(b []byte, off int) (Header, frameStatus, error) {
 	if len(b) < logOverhead {
-		return Header{}, frameTruncated, errAt(ErrCorrupt, off, fmt.Sprintf("%d trailing bytes cannot hold a batch", len(b)))
+		return Header{}, frameTruncated, errAt(ErrCorrupt, off, fmt.Sprintf("%d bytes left cannot hold a batch", len(b)))
 	}
 	length := int32(binary.BigEndian.Uint32(b[offBatchLength:]))
 	if length < 0 {

@@ -136,7 +136,17 @@ func (t *Tier) flushOnce(ctx context.Context) bool {
 		commits[i] = w.commit
 	}
 	var fenced []metadata.TP
+	putAt := time.Now()
 	err := retry(ctx, func() error {
+		// The sweeper deletes unreferenced objects older than SweepGrace.
+		// If etcd has been failing that long, write the object again so
+		// it is young when the commit finally references it.
+		if time.Since(putAt) > t.cfg.SweepGrace/2 {
+			if err := t.bucket.Put(ctx, key, obj); err != nil {
+				return err
+			}
+			putAt = time.Now()
+		}
 		var err error
 		fenced, err = t.meta.CommitFlush(ctx, commits)
 		return err

@@ -11,6 +11,13 @@ type metrics struct {
 	flushRecords     prometheus.Counter
 	putBytes         prometheus.Counter
 	readBytes        *prometheus.CounterVec
+	cacheRequests    *prometheus.CounterVec
+	cacheBytes       prometheus.Gauge
+	objectGets       prometheus.Counter
+	objectGetBytes   prometheus.Counter
+	rolls            prometheus.Counter
+	rolledBytes      prometheus.Counter
+	sweptObjects     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,10 +48,32 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		readBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_tier_read_bytes_total", Help: "Decompressed batch bytes read, by source (local, object).",
 		}, []string{"source"}),
+		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_cold_cache_requests_total", Help: "Cold-read cache lookups by result (hit, miss, shared).",
+		}, []string{"result"}),
+		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_cold_cache_bytes", Help: "Bytes held by the cold-read cache on local disk.",
+		}),
+		objectGets: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_cold_gets_total", Help: "Ranged GETs issued for reads.",
+		}),
+		objectGetBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_cold_get_bytes_total", Help: "Bytes fetched by ranged GETs for reads.",
+		}),
+		rolls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_rolls_total", Help: "Segment objects written by the roller.",
+		}),
+		rolledBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_rolled_bytes_total", Help: "Bytes of segment objects written by the roller.",
+		}),
+		sweptObjects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_swept_objects_total", Help: "Unreferenced objects deleted by the sweeper.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.appendedBytes, m.appendedRecords, m.flushes, m.flushSeconds,
-			m.flushObjectBytes, m.flushRecords, m.putBytes, m.readBytes)
+			m.flushObjectBytes, m.flushRecords, m.putBytes, m.readBytes, m.cacheRequests,
+			m.cacheBytes, m.objectGets, m.objectGetBytes, m.rolls, m.rolledBytes, m.sweptObjects)
 	}
 	return m
 }

@@ -105,11 +105,15 @@ func (v *view) next(cur int64) (span, bool) {
 		return span{}, false
 	}
 	e := entries[0]
-	bucket := v.p.t.bucket
+	t := v.p.t
 	return span{
 		base: e.BaseOffset, last: e.LastOffset, maxTS: e.MaxTimestamp,
 		load: func(ctx context.Context) ([]byte, error) {
-			data, err := bucket.GetRange(ctx, e.Object, e.Position, e.Size)
+			// A reader of cold data usually wants the next run too.
+			if len(entries) > 1 && entries[1].BaseOffset < v.hw {
+				t.cache.prefetch(entries[1], t.readAhead)
+			}
+			data, err := t.cache.get(ctx, e)
 			if err != nil {
 				return nil, fmt.Errorf("%w: get %s: %w", ErrStorage, e.Object, err)
 			}

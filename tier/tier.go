@@ -26,6 +26,15 @@ type Config struct {
 	MaxBufferedBytes  int64         // unflushed bytes ceiling; Append waits above it; default 256 MiB
 	LocalSegmentBytes int64         // local segment file size before a new one; default 64 MiB
 	HotTierBytes      int64         // local segment bytes kept per partition before eviction; default 256 MiB
+	CacheBytes        int64         // local disk budget for runs read from the object store; default 1 GiB
+	// MaintenanceInterval is how often partitions are checked for rolling
+	// and retention; default 2s.
+	MaintenanceInterval time.Duration
+	// SweepInterval is how often unreferenced objects are looked for;
+	// default 1m. SweepGrace is how old an unreferenced object must be
+	// before it is deleted; default 10m.
+	SweepInterval time.Duration
+	SweepGrace    time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -44,6 +53,18 @@ func (c *Config) setDefaults() {
 	if c.HotTierBytes <= 0 {
 		c.HotTierBytes = 256 << 20
 	}
+	if c.CacheBytes == 0 {
+		c.CacheBytes = 1 << 30
+	}
+	if c.MaintenanceInterval <= 0 {
+		c.MaintenanceInterval = 2 * time.Second
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = time.Minute
+	}
+	if c.SweepGrace <= 0 {
+		c.SweepGrace = 10 * time.Minute
+	}
 }
 
 // Tier owns this node's partitions: their local segments, the flusher that
@@ -60,7 +81,11 @@ type Tier struct {
 	opening map[metadata.TP]*openCall
 	closed  bool
 
-	buf buffer // unflushed bytes, for backpressure and early flushes
+	buf   buffer // unflushed bytes, for backpressure and early flushes
+	cache *chunkCache
+	// readAhead bounds background prefetches of the next run of a cold read.
+	readAhead chan struct{}
+	wg        sync.WaitGroup // maintenance
 
 	kick    chan struct{} // wakes the flusher before its interval
 	closing chan struct{}
@@ -100,7 +125,15 @@ func New(cfg Config, bucket objstore.Bucket, meta *metadata.Store, logger *slog.
 		final:   make(chan context.Context, 1),
 	}
 	t.buf.init(cfg.MaxBufferedBytes)
+	cache, err := newChunkCache(filepath.Join(cfg.DataDir, "cache"), cfg.CacheBytes, bucket, t.metrics)
+	if err != nil {
+		return nil, err
+	}
+	t.cache = cache
+	t.readAhead = make(chan struct{}, 4)
 	go t.runFlusher()
+	t.wg.Add(1)
+	go t.runMaintenance()
 	return t, nil
 }
 
@@ -119,6 +152,8 @@ func (t *Tier) Close(ctx context.Context) error {
 	t.final <- ctx
 	close(t.closing)
 	<-t.done
+	t.wg.Wait()
+	t.cache.close()
 
 	t.mu.Lock()
 	parts := make([]*Partition, 0, len(t.parts))

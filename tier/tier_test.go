@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,6 +37,11 @@ type env struct {
 
 func newEnv(t *testing.T, partitions int32) *env {
 	t.Helper()
+	return newEnvConfigs(t, partitions, nil)
+}
+
+func newEnvConfigs(t *testing.T, partitions int32, configs map[string]string) *env {
+	t.Helper()
 	ctx := context.Background()
 	e, err := metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: t.TempDir()}, nil)
 	if err != nil {
@@ -48,7 +55,7 @@ func newEnv(t *testing.T, partitions int32) *env {
 	t.Cleanup(func() { b.Close() })
 	ev := &env{t: t, etcd: e, bucket: &faultyBucket{Bucket: b}, topic: "orders"}
 	m := ev.meta()
-	if _, err := m.CreateTopic(ctx, ev.topic, partitions, nil); err != nil {
+	if _, err := m.CreateTopic(ctx, ev.topic, partitions, configs); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { _, ok := m.Topic(ev.topic); return ok })
@@ -76,7 +83,11 @@ func (e *env) tier(cfg Config) *Tier {
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = 5 * time.Millisecond
 	}
-	tr, err := New(cfg, e.bucket, m, nil, nil)
+	if cfg.MaintenanceInterval == 0 {
+		// Tests use old timestamps; retention must not run unless asked.
+		cfg.MaintenanceInterval = time.Hour
+	}
+	tr, err := New(cfg, e.bucket, m, testLogger(e.t), nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -516,4 +527,16 @@ func TestReadRespectsMaxBytes(t *testing.T) {
 	if err != nil || len(res.Batches) != 0 {
 		t.Fatalf("read without minOne: %d bytes, %v; want none", len(res.Batches), err)
 	}
+}
+
+// testLogger logs through t.Log, so a failing test shows what the tier said.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

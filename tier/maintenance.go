@@ -1,0 +1,111 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/strata-io/strata/tier/objstore"
+)
+
+// runMaintenance rolls, applies retention to every open partition every
+// MaintenanceInterval, and sweeps unreferenced objects every SweepInterval.
+func (t *Tier) runMaintenance() {
+	defer t.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-t.closing
+		cancel()
+	}()
+	tick := time.NewTicker(t.cfg.MaintenanceInterval)
+	defer tick.Stop()
+	lastSweep := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		t.maintainPartitions(ctx)
+		if time.Since(lastSweep) >= t.cfg.SweepInterval {
+			lastSweep = time.Now()
+			if n, err := t.Sweep(ctx); err != nil && ctx.Err() == nil {
+				t.logger.Warn("sweep failed", "err", err)
+			} else if n > 0 {
+				t.logger.Info("swept unreferenced objects", "deleted", n)
+			}
+		}
+	}
+}
+
+func (t *Tier) maintainPartitions(ctx context.Context) {
+	for _, p := range t.snapshot() {
+		if ctx.Err() != nil {
+			return
+		}
+		topic, ok := t.meta.Topic(p.tp.Topic)
+		if !ok || topic.ID != p.topicID {
+			continue // deleted: DropTopic closes it
+		}
+		tc := parseTopicConfig(topic.Configs)
+		now := time.Now()
+		if err := p.applyRetention(ctx, tc, now); err != nil && !errors.Is(err, ErrNotLeader) && ctx.Err() == nil {
+			t.logger.Warn("retention failed", "topic", p.tp.Topic, "partition", p.tp.Partition, "err", err)
+		}
+		// Several rolls in a row when a backlog built up, but bounded.
+		for i := 0; i < 4; i++ {
+			rolled, err := p.roll(ctx, tc, now)
+			if err != nil {
+				if !errors.Is(err, ErrNotLeader) && ctx.Err() == nil {
+					t.logger.Warn("roll failed", "topic", p.tp.Topic, "partition", p.tp.Partition, "err", err)
+				}
+				break
+			}
+			if !rolled {
+				break
+			}
+		}
+	}
+}
+
+// Sweep deletes flush and segment objects that no index entry references
+// and that are older than SweepGrace, and returns how many it deleted. Those
+// are objects whose data was rolled into a segment, deleted by retention, or
+// never committed (a node died between the PUT and the etcd commit). The
+// grace period covers the time between a flush's PUT and its commit, readers
+// still reading an entry that was just replaced, and the metadata cache's lag.
+func (t *Tier) Sweep(ctx context.Context) (int, error) {
+	cutoff := time.Now().Add(-t.cfg.SweepGrace)
+	var candidates []string
+	for _, prefix := range []string{"flush/", "segments/"} {
+		err := t.bucket.List(ctx, prefix, func(a objstore.Attrs) error {
+			if a.ModTime.Before(cutoff) {
+				candidates = append(candidates, a.Key)
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	if len(candidates) == 0 {
+		return 0, nil
+	}
+	// Read the references after listing: an object listed as old and
+	// unreferenced now cannot gain a reference later (commits reference
+	// only objects their own node just wrote, within the grace period).
+	refs := t.meta.ReferencedObjects()
+	deleted := 0
+	for _, key := range candidates {
+		if _, ok := refs[key]; ok {
+			continue
+		}
+		if err := t.bucket.Delete(ctx, key); err != nil {
+			return deleted, err
+		}
+		deleted++
+		t.metrics.sweptObjects.Inc()
+	}
+	return deleted, nil
+}

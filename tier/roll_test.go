@@ -1,0 +1,198 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/tier/objstore"
+)
+
+// fill appends n durable batches of 10 records each and returns the values.
+func fill(t *testing.T, p *Partition, n int, tag string, ts int64) []string {
+	t.Helper()
+	ctx := context.Background()
+	var want []string
+	for i := 0; i < n; i++ {
+		b, h := batch(t, 10, fmt.Sprintf("%s%d", tag, i), ts)
+		base, wait, err := p.Append(ctx, b, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 10; j++ {
+			want = append(want, fmt.Sprintf("%d:%s%d-%d", base+int64(j), tag, i, j))
+		}
+	}
+	return want
+}
+
+func readAll(t *testing.T, p *Partition, from int64) []string {
+	t.Helper()
+	var out []string
+	for cur := from; cur < p.HighWatermark(); {
+		res, err := p.Read(context.Background(), cur, 64<<10, true)
+		if err != nil {
+			t.Fatalf("read at %d: %v", cur, err)
+		}
+		vs := values(t, res.Batches)
+		if len(vs) == 0 {
+			t.Fatalf("read at %d returned nothing below hw %d", cur, p.HighWatermark())
+		}
+		for _, v := range vs {
+			var off int64
+			fmt.Sscanf(v, "%d:", &off)
+			if off >= cur {
+				out = append(out, v)
+			}
+		}
+		var last int64
+		fmt.Sscanf(vs[len(vs)-1], "%d:", &last)
+		cur = last + 1
+	}
+	return out
+}
+
+func listKeys(t *testing.T, b objstore.BucketReader, prefix string) []string {
+	t.Helper()
+	var keys []string
+	if err := b.List(context.Background(), prefix, func(a objstore.Attrs) error {
+		keys = append(keys, a.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func TestRollIntoSegmentObjects(t *testing.T) {
+	e := newEnvConfigs(t, 1, map[string]string{"segment.bytes": "4000"})
+	tr := e.tier(Config{MaintenanceInterval: 10 * time.Millisecond})
+	p := e.partition(tr, 0)
+	now := time.Now().UnixMilli()
+	want := fill(t, p, 60, "r", now)
+	tp := metadata.TP{Topic: e.topic, Partition: 0}
+
+	// Wait until the roller has turned most flush entries into segment entries.
+	waitFor(t, func() bool {
+		es := tr.meta.IndexEntries(tp, 0)
+		return len(es) > 0 && !isFlushObject(es[0].Object) && len(es) < 30
+	})
+	if got := readAll(t, p, 0); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after roll, read differs:\n got %d records\nwant %d", len(got), len(want))
+	}
+	if n := len(listKeys(t, e.bucket, "segments/")); n == 0 {
+		t.Fatal("no segment objects written")
+	}
+	// A node with an empty disk reads the rolled segments (no hot tier).
+	tr2 := e.tier(Config{MaintenanceInterval: time.Hour})
+	p2 := e.partition(tr2, 0)
+	if got := readAll(t, p2, 0); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("new node reading rolled segments differs: got %d records, want %d", len(got), len(want))
+	}
+	// And ListOffsets by time still works through segment entries.
+	if off, _, found, err := p2.OffsetForTimestamp(context.Background(), now+5); err != nil || !found || off != 5 {
+		t.Fatalf("OffsetForTimestamp(now+5) on rolled data = %d, %v, %v; want 5", off, found, err)
+	}
+}
+
+func TestRetentionBytesDeletesOldDataAndObjects(t *testing.T) {
+	e := newEnvConfigs(t, 1, map[string]string{"retention.bytes": "3000"})
+	tr := e.tier(Config{MaintenanceInterval: 10 * time.Millisecond, SweepInterval: 20 * time.Millisecond, SweepGrace: 300 * time.Millisecond})
+	p := e.partition(tr, 0)
+	fill(t, p, 40, "old", time.Now().UnixMilli())
+	hw := p.HighWatermark()
+	waitFor(t, func() bool { return p.LogStartOffset() > 0 })
+	if _, err := p.Read(context.Background(), 0, 1<<20, true); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("read below log start: %v, want ErrOffsetOutOfRange", err)
+	}
+	st, err := tr.meta.PartitionState(context.Background(), metadata.TP{Topic: e.topic, Partition: 0})
+	if err != nil || st.LogStartOffset != p.LogStartOffset() {
+		t.Fatalf("etcd log start %d (%v), partition says %d", st.LogStartOffset, err, p.LogStartOffset())
+	}
+	// Data above the log start is intact.
+	got := readAll(t, p, p.LogStartOffset())
+	if int64(len(got)) != hw-p.LogStartOffset() {
+		t.Fatalf("retained %d records, want %d", len(got), hw-p.LogStartOffset())
+	}
+	// Once the grace period passes, every object left is referenced.
+	waitFor(t, func() bool {
+		refs := tr.meta.ReferencedObjects()
+		for _, k := range append(listKeys(t, e.bucket, "flush/"), listKeys(t, e.bucket, "segments/")...) {
+			if _, ok := refs[k]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestSweepDeletesOnlyOldOrphans(t *testing.T) {
+	e := newEnv(t, 1)
+	tr := e.tier(Config{SweepInterval: time.Hour, SweepGrace: 200 * time.Millisecond})
+	p := e.partition(tr, 0)
+	fill(t, p, 3, "keep", 1)
+	ctx := context.Background()
+	// An orphan: written, never committed (a node died between PUT and commit).
+	orphan := fmt.Sprintf("flush/%013d-n9-deadbeef.sfo", time.Now().UnixMilli())
+	if err := e.bucket.Put(ctx, orphan, []byte("never committed")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tr.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep inside the grace period deleted %d (%v); want 0", n, err)
+	}
+	deadline := time.Now().Add(250 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // let the grace period pass
+	}
+	n, err := tr.Sweep(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("sweep deleted %d (%v); want just the orphan", n, err)
+	}
+	if _, err := e.bucket.Stat(ctx, orphan); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("orphan still there: %v", err)
+	}
+	for _, k := range listKeys(t, e.bucket, "flush/") {
+		if strings.Contains(k, "deadbeef") {
+			t.Fatal("orphan listed")
+		}
+	}
+	// Committed data is untouched.
+	tr2 := e.tier(Config{})
+	if got := readAll(t, e.partition(tr2, 0), 0); len(got) != 30 {
+		t.Fatalf("after sweep a new node reads %d records, want 30", len(got))
+	}
+}
+
+func TestColdReadsShareOneGet(t *testing.T) {
+	e := newEnv(t, 1)
+	tr := e.tier(Config{})
+	p := e.partition(tr, 0)
+	fill(t, p, 1, "cold", 1)
+	// A node with an empty disk has no hot tier: reads go to the object store.
+	tr2 := e.tier(Config{})
+	p2 := e.partition(tr2, 0)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if res, err := p2.Read(context.Background(), 0, 1<<20, true); err != nil || len(values(t, res.Batches)) != 10 {
+				t.Errorf("concurrent cold read: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if gets := testutil.ToFloat64(tr2.metrics.objectGets); gets != 1 {
+		t.Fatalf("8 concurrent and repeated cold reads of one run made %v GETs, want 1", gets)
+	}
+}

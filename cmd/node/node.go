@@ -38,6 +38,8 @@ type Config struct {
 	FlushBytes        int           // default 8 MiB
 	MaxBufferedBytes  int64         // unflushed bytes before producers wait; default 256 MiB
 	HotTierBytes      int64         // local segment bytes kept per partition; default 256 MiB
+	CacheBytes        int64         // local disk budget for cold reads; default 1 GiB
+	SweepGrace        time.Duration // unreferenced objects older than this are deleted; default 10m
 	MaxRequestBytes   int32         // default 100 MiB
 	AutoCreateTopics  bool          // default true
 	DefaultPartitions int32         // default 1
@@ -54,6 +56,8 @@ func DefaultConfig() Config {
 		FlushBytes:        8 << 20,
 		MaxBufferedBytes:  256 << 20,
 		HotTierBytes:      256 << 20,
+		CacheBytes:        1 << 30,
+		SweepGrace:        10 * time.Minute,
 		MaxRequestBytes:   100 << 20,
 		AutoCreateTopics:  true,
 		DefaultPartitions: 1,
@@ -151,6 +155,8 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (n *Node, err e
 		FlushBytes:       cfg.FlushBytes,
 		MaxBufferedBytes: cfg.MaxBufferedBytes,
 		HotTierBytes:     cfg.HotTierBytes,
+		CacheBytes:       cfg.CacheBytes,
+		SweepGrace:       cfg.SweepGrace,
 	}, n.bucket, n.meta, logger, reg)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)

@@ -108,6 +108,9 @@ func serve(args []string, stderr io.Writer) error {
 	fs.Var(&maxBuffered, "max-buffered-bytes", "unflushed data ceiling; producers wait above it")
 	hotTier := byteSize(def.HotTierBytes)
 	fs.Var(&hotTier, "hot-tier-bytes", "local segment bytes kept per partition before eviction")
+	cacheBytes := byteSize(def.CacheBytes)
+	fs.Var(&cacheBytes, "cache-bytes", "local disk budget for data read from the object store")
+	fs.DurationVar(&cfg.SweepGrace, "sweep-grace", def.SweepGrace, "delete unreferenced objects once they are this old")
 	maxReq := byteSize(def.MaxRequestBytes)
 	fs.Var(&maxReq, "max-request-bytes", "largest Kafka request frame; larger ones close the connection")
 	fs.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", def.AutoCreateTopics, "create unknown topics on first use")
@@ -141,6 +144,7 @@ func serve(args []string, stderr io.Writer) error {
 	cfg.FlushBytes = int(flushBytes)
 	cfg.MaxBufferedBytes = int64(maxBuffered)
 	cfg.HotTierBytes = int64(hotTier)
+	cfg.CacheBytes = int64(cacheBytes)
 	cfg.MaxRequestBytes = int32(maxReq)
 	cfg.DefaultPartitions = int32(*defParts)
 

@@ -304,19 +304,19 @@ func ReadBlockAt(r io.ReaderAt, ref BlockRef, dst []byte) ([]byte, error) {
 		return dst, corruptf(ref.Pos, "block ref: bad size %d at %d", ref.Size, ref.Pos)
 	}
 	var buf []byte
-	if p, ok := readBufs.Get().(*[]byte); ok && cap(*p) >= int(ref.Size) {
-		buf = (*p)[:ref.Size]
-	} else {
-		if ok {
-			readBufs.Put(p)
+	if ref.Size <= maxPooledBuf {
+		bp, _ := readBufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
 		}
+		if int64(cap(*bp)) < ref.Size {
+			*bp = make([]byte, ref.Size, max(ref.Size, 64<<10))
+		}
+		buf = (*bp)[:ref.Size]
+		defer readBufs.Put(bp)
+	} else {
 		buf = make([]byte, ref.Size)
 	}
-	defer func() {
-		if cap(buf) <= maxPooledBuf {
-			readBufs.Put(&buf)
-		}
-	}()
 	if n, err := r.ReadAt(buf, ref.Pos); n < len(buf) {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF

@@ -67,11 +67,7 @@ func (r *Reader) FindTimestamp(ts int64) (BlockRef, bool) {
 // ReadBlock reads, verifies and decompresses the block ref (from Blocks,
 // FindOffset or FindTimestamp) and appends its batches to dst.
 func (r *Reader) ReadBlock(ref BlockRef, dst []byte) ([]byte, error) {
-	out, err := ReadBlockAt(r.r, ref, dst)
-	if err != nil {
-		return dst, err
-	}
-	return out, nil
+	return ReadBlockAt(r.r, ref, dst)
 }
 
 // Encode builds a whole sealed segment in memory from encoded blocks (from

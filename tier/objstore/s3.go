@@ -60,19 +60,18 @@ func NewS3Bucket(ctx context.Context, cfg S3Config, opts Options, logger *slog.L
 		return nil, errors.New("objstore: s3 bucket name is empty")
 	}
 
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	transport.MaxIdleConns = opts.MaxConcurrency * 2
-	transport.MaxIdleConnsPerHost = opts.MaxConcurrency
-	httpClient := &http.Client{
-		Transport: transport,
-		// S3 answers redirects for wrong-region requests; following them
-		// would re-send a signed request elsewhere. Surface them instead.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// The loader must get a BuildableClient: it adds AWS_CA_BUNDLE's roots
+	// to it and refuses any other client type when that is set. We then take
+	// the finished transport out and wrap it in a client we own, so Close can
+	// drop its idle connections.
+	tuned := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		tr.MaxIdleConns = opts.MaxConcurrency * 2
+		tr.MaxIdleConnsPerHost = opts.MaxConcurrency
+	})
 
 	loadOpts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(httpClient),
+		config.WithHTTPClient(tuned),
 		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
 		config.WithLogger(sdkLogger(logger)),
 	}
@@ -96,6 +95,16 @@ func NewS3Bucket(ctx context.Context, cfg S3Config, opts Options, logger *slog.L
 	}
 	if awsCfg.Region == "" {
 		awsCfg.Region = "us-east-1"
+	}
+	transport := tuned.GetTransport()
+	if bc, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		transport = bc.GetTransport()
+	}
+	awsCfg.HTTPClient = &http.Client{
+		Transport: transport,
+		// S3 answers redirects for wrong-region requests; following them
+		// would re-send a signed request elsewhere. Surface them instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.Endpoint != "" {

@@ -38,23 +38,15 @@ func run(m *testing.M) int {
 	}
 	code := m.Run()
 	shared.Close()
+	// Every goroutine a Store or an Embedded started must be gone by now
+	// (etcd's and gRPC's included: Close waits for them).
 	if code == 0 {
-		if err := goleak.Find(leakOptions()...); err != nil {
+		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			return 1
 		}
 	}
 	return code
-}
-
-// leakOptions ignores goroutines that etcd's and gRPC's packages start once
-// per process and never stop; everything a Store or an Embedded starts must
-// be gone.
-func leakOptions() []goleak.Option {
-	return []goleak.Option{
-		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
-		goleak.IgnoreAnyFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
-	}
 }
 
 var nonName = regexp.MustCompile(`[^a-zA-Z0-9._-]`)

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
@@ -176,5 +177,56 @@ func TestFlushObjectCorruption(t *testing.T) {
 	y := AppendBlock(nil, BlockMeta{BaseOffset: 4, LastOffset: 4}, nil)
 	if _, _, err := DecodeRun(nil, append(x, y...)); !errors.Is(err, ErrOffsetOrder) {
 		t.Fatalf("DecodeRun out of order: %v", err)
+	}
+}
+
+// TestParseFlushObjectSemanticChecks damages directory fields and then
+// recomputes the CRCs, so the checks behind the CRCs must catch the damage.
+func TestParseFlushObjectSemanticChecks(t *testing.T) {
+	b := NewFlushObjectBuilder(9, time.UnixMilli(5))
+	for p := range 2 {
+		blk := AppendBlock(nil, BlockMeta{BaseOffset: 10, LastOffset: 20}, []byte("payload"))
+		if _, err := b.AddRun(RunKey{Partition: int32(p)}, [][]byte{blk, AppendBlock(nil, BlockMeta{BaseOffset: 21, LastOffset: 21}, nil)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obj := b.Finish()
+	runs, err := ParseFlushObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirPos := runs[1].Pos + runs[1].Size
+	entry := func(i int) int64 { return dirPos + int64(i)*runEntrySize }
+	trailer := int64(len(obj)) - FlushTrailerSize
+	be := binary.BigEndian
+	tests := []struct {
+		name string
+		mut  func(b []byte)
+	}{
+		{"negative partition", func(b []byte) { be.PutUint32(b[entry(0)+16:], 0xFFFFFFFF) }},
+		{"negative base offset", func(b []byte) { be.PutUint64(b[entry(0)+20:], 1<<63) }},
+		{"last below base", func(b []byte) { be.PutUint64(b[entry(1)+28:], 9) }},
+		{"position", func(b []byte) { be.PutUint64(b[entry(1)+44:], uint64(runs[1].Pos+1)) }},
+		{"size", func(b []byte) { be.PutUint64(b[entry(0)+52:], uint64(runs[0].Size-1)) }},
+		{"size huge", func(b []byte) { be.PutUint64(b[entry(1)+52:], 1<<62) }},
+		{"zero blocks", func(b []byte) { be.PutUint32(b[entry(0)+60:], 0) }},
+		{"too many blocks for size", func(b []byte) { be.PutUint32(b[entry(0)+60:], 1000) }},
+		{"run count", func(b []byte) { be.PutUint32(b[trailer+8:], 3) }},
+		{"directory position", func(b []byte) { be.PutUint64(b[trailer:], uint64(dirPos-64)) }},
+		{"trailer version", func(b []byte) { b[trailer+16] = 2 }},
+		{"header version", func(b []byte) { b[4] = 2 }},
+	}
+	for _, tt := range tests {
+		bad := bytes.Clone(obj)
+		tt.mut(bad)
+		fixFlushCRCs(bad)
+		if _, err := ParseFlushObject(bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: err = %v", tt.name, err)
+		}
+	}
+	good := bytes.Clone(obj)
+	fixFlushCRCs(good)
+	if _, err := ParseFlushObject(good); err != nil {
+		t.Fatal(err)
 	}
 }

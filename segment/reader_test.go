@@ -2,6 +2,7 @@ package segment
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -212,5 +213,57 @@ func TestReadBlockMismatchedRef(t *testing.T) {
 	past := BlockRef{BlockMeta: ref.BlockMeta, Pos: int64(len(data)) - 10, Size: ref.Size}
 	if _, err := r.ReadBlock(past, nil); !errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrCorrupt) {
 		t.Errorf("read past the end: %v", err)
+	}
+}
+
+// TestOpenReaderSemanticChecks damages index fields and then recomputes the
+// CRCs, so the checks behind the CRCs must catch the damage.
+func TestOpenReaderSemanticChecks(t *testing.T) {
+	r, data := gapSegment(t)
+	refs := r.Blocks()
+	indexPos := refs[len(refs)-1].End()
+	entry := func(i int) int64 { return indexPos + int64(i)*indexEntrySize }
+	timeEntry := func(i int) int64 { return entry(len(refs)) + int64(i)*timeEntrySize }
+	trailer := int64(len(data)) - TrailerSize
+	be := binary.BigEndian
+	tests := []struct {
+		name string
+		mut  func(b []byte)
+	}{
+		{"entry position", func(b []byte) { be.PutUint64(b[entry(1):], uint64(refs[1].Pos+1)) }},
+		{"entry size", func(b []byte) { be.PutUint32(b[entry(1)+32:], uint32(refs[1].Size+1)) }},
+		{"entry size too small", func(b []byte) { be.PutUint32(b[entry(0)+32:], 10) }},
+		{"last entry size", func(b []byte) { be.PutUint32(b[entry(3)+32:], uint32(refs[3].Size-1)) }},
+		{"overlapping offsets", func(b []byte) { be.PutUint64(b[entry(1)+8:], uint64(refs[0].LastOffset)) }},
+		{"last below base", func(b []byte) { be.PutUint64(b[entry(2)+16:], uint64(refs[2].BaseOffset-1)) }},
+		{"below segment base", func(b []byte) { be.PutUint64(b[entry(0)+8:], 4) }},
+		{"negative batch count", func(b []byte) { be.PutUint32(b[entry(0)+36:], 0xFFFFFFFF) }},
+		{"time entry block", func(b []byte) { be.PutUint32(b[timeEntry(1)+8:], 3) }},
+		{"time entry out of range", func(b []byte) { be.PutUint32(b[timeEntry(1)+8:], 9) }},
+		{"time entry timestamp", func(b []byte) { be.PutUint64(b[timeEntry(0):], 99) }},
+		{"first time entry not block 0", func(b []byte) { be.PutUint32(b[timeEntry(0)+8:], 1) }},
+		{"indexed max timestamp raised", func(b []byte) { be.PutUint64(b[entry(3)+24:], 301) }},
+		{"trailer base offset", func(b []byte) { be.PutUint64(b[trailer+16:], 6) }},
+		{"trailer block count", func(b []byte) { be.PutUint32(b[trailer+8:], 5) }},
+		{"trailer time count", func(b []byte) { be.PutUint32(b[trailer+12:], 3) }},
+		{"trailer index position", func(b []byte) { be.PutUint64(b[trailer:], uint64(indexPos+12)) }},
+		{"trailer index position huge", func(b []byte) { be.PutUint64(b[trailer:], 1<<62) }},
+		{"trailer version", func(b []byte) { b[trailer+28] = 2 }},
+		{"header version", func(b []byte) { b[4] = 2 }},
+		{"header reserved", func(b []byte) { b[6] = 1 }},
+	}
+	for _, tt := range tests {
+		bad := bytes.Clone(data)
+		tt.mut(bad)
+		fixSegmentCRCs(bad)
+		if _, err := OpenReader(bytes.NewReader(bad), int64(len(bad))); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: err = %v", tt.name, err)
+		}
+	}
+	// The fix-up itself leaves a good segment good.
+	good := bytes.Clone(data)
+	fixSegmentCRCs(good)
+	if _, err := OpenReader(bytes.NewReader(good), int64(len(good))); err != nil {
+		t.Fatal(err)
 	}
 }

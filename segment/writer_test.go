@@ -360,3 +360,31 @@ func TestRecoverBadHeader(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// TestWriterStickyError injects a failing file (closed under the writer):
+// a write that cannot be undone, and a failed fsync, must poison the writer.
+func TestWriterStickyError(t *testing.T) {
+	w, path := writeSegment(t, 0, nil)
+	blk := AppendBlock(nil, BlockMeta{BaseOffset: 0, LastOffset: 0}, []byte("x"))
+	if _, err := w.Append(blk); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.f.Close() // fault injection
+	if _, err := w.Append(AppendBlock(nil, BlockMeta{BaseOffset: 1, LastOffset: 1}, nil)); err == nil {
+		t.Fatal("append to a closed file succeeded")
+	}
+	for name, err := range map[string]error{"sync": w.Sync(), "seal": w.Seal(), "truncate": w.Truncate(0)} {
+		if err == nil || err != w.err {
+			t.Errorf("%s after a failed write: %v, want the sticky error", name, err)
+		}
+	}
+	if len(w.Blocks()) != 1 || w.Size() != FileHeaderSize+int64(len(blk)) {
+		t.Errorf("failed append changed the index: %d blocks, size %d", len(w.Blocks()), w.Size())
+	}
+	// Recovery from the file still finds the first block.
+	rw, _, err := Recover(path)
+	if err != nil || len(rw.Blocks()) != 1 {
+		t.Fatalf("Recover: %v", err)
+	}
+	_ = rw.Close()
+}

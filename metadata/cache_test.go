@@ -106,6 +106,17 @@ func TestParseKey(t *testing.T) {
 			t.Errorf("parseKey(%q) = %+v, want %+v", tt.key, got, tt.want)
 		}
 	}
+	start, end := k.cacheRange()
+	for _, key := range []string{k.node(0), k.topic("zzz"), k.topic("~"), k.leader(id, 0), k.index(id, 9, 1<<62), k.durable(id, 1)} {
+		if key < start || key >= end {
+			t.Errorf("cached key %q outside the watched range [%q, %q)", key, start, end)
+		}
+	}
+	for _, key := range []string{k.groups() + "g/offsets/t/0", "/c0/nodes/1", "/c/topics0", "/b/topics/t"} {
+		if key >= start && key < end {
+			t.Errorf("key %q inside the watched range [%q, %q)", key, start, end)
+		}
+	}
 	if got := k.index(id, 0, 7); got[len(got)-20:] != "00000000000000000007" {
 		t.Errorf("index key %q not zero-padded", got)
 	}

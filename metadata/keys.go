@@ -47,6 +47,14 @@ func (k keys) node(id int32) string     { return k.nodes() + strconv.FormatInt(i
 func (k keys) topics() string           { return k.prefix + "topics/" }
 func (k keys) topic(name string) string { return k.topics() + name }
 
+// cacheRange is the key range the cache loads and watches: nodes/ up to the
+// end of topics/, partitions/ sorting between them. Consumer group offsets
+// (groups/) sort before it and stay out: they change often, and the group
+// coordinator caches them itself, so no Store should pay for watching them.
+func (k keys) cacheRange() (start, end string) {
+	return k.nodes(), k.prefix + "topics" + string(rune('/'+1))
+}
+
 // topicParts is the prefix of every partition key of one topic: DeleteTopic
 // removes it with one range delete.
 func (k keys) topicParts(id TopicID) string {

@@ -237,14 +237,13 @@ func (s *Store) regrant(ctx context.Context) (<-chan *clientv3.LeaseKeepAliveRes
 	return ka, nil
 }
 
-// load reads the whole cluster prefix at one revision, page by page, and
+// load reads the cache's key range at one revision, page by page, and
 // installs it as the cache.
 func (s *Store) load(ctx context.Context) error {
 	var (
-		evs  []event
-		rev  int64
-		from = s.keys.prefix
-		end  = clientv3.GetPrefixRangeEnd(s.keys.prefix)
+		evs       []event
+		rev       int64
+		from, end = s.keys.cacheRange()
 	)
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(loadPageSize)}
@@ -253,7 +252,7 @@ func (s *Store) load(ctx context.Context) error {
 		}
 		resp, err := s.cli.Get(ctx, from, opts...)
 		if err != nil {
-			return fmt.Errorf("metadata: load %s: %w", s.keys.prefix, err)
+			return fmt.Errorf("metadata: load %s: %w", from, err)
 		}
 		if rev == 0 {
 			rev = resp.Header.Revision
@@ -303,14 +302,15 @@ func (s *Store) watchLoop(ctx context.Context) {
 	}
 }
 
-// watchOnce watches the prefix from the revision after the cache's and
+// watchOnce watches the cache's key range from the revision after the cache's and
 // applies events until the watch ends; it returns why (rpctypes.ErrCompacted
 // when the cache is too old to catch up by watching).
 func (s *Store) watchOnce(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	rev := s.cache.revision()
-	wch := s.cli.Watch(wctx, s.keys.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	start, end := s.keys.cacheRange()
+	wch := s.cli.Watch(wctx, start, clientv3.WithRange(end), clientv3.WithRev(rev+1))
 	for resp := range wch {
 		if resp.CompactRevision != 0 {
 			return fmt.Errorf("%w: resume revision %d, compacted up to %d", rpctypes.ErrCompacted, rev+1, resp.CompactRevision)

@@ -115,6 +115,9 @@ func parseRequest(frame []byte) (*request, error) {
 			return r, err
 		}
 	}
+	if !skimBody(body, rest) {
+		return r, fmt.Errorf("%w: %s v%d: malformed or oversized lengths, counts or tagged fields", errBadBody, kmsg.NameForKey(r.key), r.version)
+	}
 	if err := body.ReadFrom(rest); err != nil {
 		return r, fmt.Errorf("%w: %s v%d: %v", errBadBody, kmsg.NameForKey(r.key), r.version, err)
 	}

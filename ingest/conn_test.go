@@ -1,0 +1,291 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// validFrames returns one encoded request per served key and version, with
+// default bodies, plus ApiVersions at versions we do not serve.
+func validFrames() [][]byte {
+	var frames [][]byte
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("seed"))
+	for key, r := range served {
+		for v := r.min; v <= r.max; v++ {
+			req := kmsg.RequestForKey(key)
+			req.SetVersion(v)
+			frames = append(frames, f.AppendRequest(nil, req, int32(v))[4:])
+		}
+	}
+	for _, v := range []int16{5, 99, -1} {
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.Version = v
+		frames = append(frames, f.AppendRequest(nil, req, 1)[4:])
+	}
+	return frames
+}
+
+func TestParseRequestServedVersions(t *testing.T) {
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("me"))
+	for key, r := range served {
+		for v := r.advertisedMin - 1; v <= r.max+1; v++ {
+			req := kmsg.RequestForKey(key)
+			req.SetVersion(v)
+			frame := f.AppendRequest(nil, req, 42)[4:]
+			got, err := parseRequest(frame)
+			wantServed := v >= r.min && v <= r.max
+			switch {
+			case wantServed && err != nil:
+				t.Errorf("%s v%d: %v", kmsg.NameForKey(key), v, err)
+			case wantServed && (got.body == nil || got.corr != 42 || got.clientID == nil || *got.clientID != "me"):
+				t.Errorf("%s v%d: parsed %+v", kmsg.NameForKey(key), v, got)
+			case !wantServed && key == int16(kmsg.ApiVersions):
+				if err != nil || got.body != nil {
+					t.Errorf("ApiVersions v%d: err %v, body %v; want a bodiless request for the v0 downgrade", v, err, got.body)
+				}
+			case !wantServed && !errors.Is(err, errUnsupportedVersion):
+				t.Errorf("%s v%d: err %v, want errUnsupportedVersion", kmsg.NameForKey(key), v, err)
+			}
+		}
+	}
+}
+
+func TestParseRequestErrors(t *testing.T) {
+	header := func(key, version int16, idLen int16) []byte {
+		b := binary.BigEndian.AppendUint16(nil, uint16(key))
+		b = binary.BigEndian.AppendUint16(b, uint16(version))
+		b = binary.BigEndian.AppendUint32(b, 7)
+		return binary.BigEndian.AppendUint16(b, uint16(idLen))
+	}
+	tests := []struct {
+		name  string
+		frame []byte
+		want  error
+	}{
+		{"empty", nil, errShortHeader},
+		{"short header", []byte{0, 18, 0, 0, 0, 0, 0}, errShortHeader},
+		{"client id past the end", header(18, 0, 5), errShortHeader},
+		{"client id length below -1", header(18, 0, -2), errShortHeader},
+		{"unknown key", header(1000, 0, -1), errUnknownKey},
+		{"key we do not serve", header(int16(kmsg.JoinGroup), 5, -1), errUnknownKey},
+		{"produce v2 (advertised, refused as in Kafka 4.0)", header(0, 2, -1), errUnsupportedVersion},
+		{"metadata above max", header(3, 14, -1), errUnsupportedVersion},
+		{"flexible header without tags", header(3, 12, -1), errShortHeader},
+		{"flexible header, tag past the end", append(header(3, 12, -1), 1, 0, 5, 1), errShortHeader},
+		{"huge header tag count", append(header(3, 12, -1), 0xff, 0xff, 0xff, 0xff, 0x0f), errShortHeader},
+		{"truncated body", append(header(3, 1, -1), 0, 0, 0, 5), errBadBody},
+		{"ApiVersions v3 tag-count spin", append(header(18, 3, -1), 0, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f), errBadBody},
+		{"array count larger than the body", append(header(3, 1, -1), 0x7f, 0xff, 0xff, 0xff), errBadBody},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := parseRequest(tt.frame)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("took %v", d)
+			}
+		})
+	}
+}
+
+func TestReadFrame(t *testing.T) {
+	frame := func(size int32, body []byte) []byte {
+		return append(binary.BigEndian.AppendUint32(nil, uint32(size)), body...)
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"ok", frame(3, []byte{1, 2, 3}), nil},
+		{"empty input", nil, io.EOF},
+		{"negative size", frame(-1, nil), errFrameSize},
+		{"too large", frame(101, make([]byte, 101)), errFrameSize},
+		{"truncated body", frame(10, []byte{1}), io.ErrUnexpectedEOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := readFrame(bytes.NewReader(tt.in), 100)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzReadRequest feeds arbitrary bytes to the framing and header parser:
+// it must never panic or spin, and return either an error or a request
+// whose body is set (ApiVersions at an unserved version excepted).
+func FuzzReadRequest(f *testing.F) {
+	for _, fr := range validFrames() {
+		f.Add(append(binary.BigEndian.AppendUint32(nil, uint32(len(fr))), fr...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bytes.NewReader(data)
+		for {
+			frame, err := readFrame(r, 1<<20)
+			if err != nil {
+				return
+			}
+			req, err := parseRequest(frame)
+			if err != nil {
+				continue
+			}
+			if req.body == nil && (req.key != int16(kmsg.ApiVersions) || isServed(req.key, req.version)) {
+				t.Fatalf("no body and no error for key %d v%d", req.key, req.version)
+			}
+		}
+	})
+}
+
+// FuzzSkim checks skim against kmsg on arbitrary bodies of every served
+// key and version: skim never panics, and whatever it accepts kmsg parses
+// quickly.
+func FuzzSkim(f *testing.F) {
+	for _, fr := range validFrames() {
+		key, v := int16(binary.BigEndian.Uint16(fr)), int16(binary.BigEndian.Uint16(fr[2:]))
+		if !isServed(key, v) {
+			continue
+		}
+		req, err := parseRequest(fr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(key, v, req.body.AppendTo(nil))
+	}
+	f.Fuzz(func(t *testing.T, key, v int16, body []byte) {
+		if !isServed(key, v) {
+			return
+		}
+		req := kmsg.RequestForKey(key)
+		req.SetVersion(v)
+		if !skimBody(req, body) {
+			return
+		}
+		start := time.Now()
+		_ = req.ReadFrom(body)
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("kmsg took %v on a skimmed %s v%d body", d, kmsg.NameForKey(key), v)
+		}
+	})
+}
+
+// TestSkimAcceptsWhatKmsgEncodes fills requests of every served key and
+// version with random values (tagged fields included), encodes them with
+// kmsg and checks skim walks each exactly to its end: skim must never refuse
+// a body a client could send.
+func TestSkimAcceptsWhatKmsgEncodes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for key, r := range served {
+		for v := r.min; v <= r.max; v++ {
+			for i := range 200 {
+				req := kmsg.RequestForKey(key)
+				fill(rng, reflect.ValueOf(req).Elem(), 0)
+				req.SetVersion(v)
+				body := req.AppendTo(nil)
+				s := &skimmer{b: body, flex: req.IsFlexible()}
+				switch req.(type) {
+				case *kmsg.ProduceRequest:
+					skimProduce(s, v)
+				case *kmsg.FetchRequest:
+					skimFetch(s, v)
+				case *kmsg.ListOffsetsRequest:
+					skimListOffsets(s, v)
+				case *kmsg.MetadataRequest:
+					skimMetadata(s, v)
+				case *kmsg.ApiVersionsRequest:
+					skimApiVersions(s, v)
+				case *kmsg.CreateTopicsRequest:
+					skimCreateTopics(s, v)
+				case *kmsg.DeleteTopicsRequest:
+					skimDeleteTopics(s, v)
+				default:
+					t.Fatalf("no skim for %s", kmsg.NameForKey(key))
+				}
+				if s.bad || len(s.b) != 0 {
+					t.Fatalf("%s v%d case %d: skim bad=%v with %d of %d bytes left", kmsg.NameForKey(key), v, i, s.bad, len(s.b), len(body))
+				}
+				again := kmsg.RequestForKey(key)
+				again.SetVersion(v)
+				if err := again.ReadFrom(body); err != nil {
+					t.Fatalf("%s v%d: kmsg cannot read its own encoding: %v", kmsg.NameForKey(key), v, err)
+				}
+			}
+		}
+	}
+}
+
+var tagsType = reflect.TypeFor[kmsg.Tags]()
+
+// fill sets v to random values: small arrays, short strings, nil or set
+// pointers, and a few unknown tagged fields on every struct.
+func fill(rng *rand.Rand, v reflect.Value, depth int) {
+	if v.Type() == tagsType {
+		tags := v.Addr().Interface().(*kmsg.Tags)
+		for range rng.IntN(3) {
+			tags.Set(uint32(100+rng.IntN(1000)), randBytes(rng))
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if f := v.Field(i); f.CanSet() && v.Type().Field(i).Name != "Version" {
+				fill(rng, f, depth+1)
+			}
+		}
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			if rng.IntN(4) > 0 {
+				v.SetBytes(randBytes(rng))
+			}
+			return
+		}
+		n := 0
+		if depth < 6 {
+			n = rng.IntN(4)
+		}
+		s := reflect.MakeSlice(v.Type(), n, n)
+		for i := range n {
+			fill(rng, s.Index(i), depth+1)
+		}
+		v.Set(s)
+	case reflect.Array:
+		for i := range v.Len() {
+			fill(rng, v.Index(i), depth+1)
+		}
+	case reflect.Pointer:
+		if rng.IntN(3) > 0 {
+			p := reflect.New(v.Type().Elem())
+			fill(rng, p.Elem(), depth+1)
+			v.Set(p)
+		}
+	case reflect.String:
+		v.SetString(string(randBytes(rng)))
+	case reflect.Bool:
+		v.SetBool(rng.IntN(2) == 0)
+	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(rng.Uint64()))
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(rng.Uint64())
+	}
+}
+
+func randBytes(rng *rand.Rand) []byte {
+	b := make([]byte, rng.IntN(40))
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}

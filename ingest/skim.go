@@ -1,0 +1,364 @@
+package ingest
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Why a skim before kmsg parses a body:
+//
+// kmsg v1.15.0 reads a tagged-field section as
+//
+//	for n := b.Uvarint(); n > 0; n-- { ... }
+//
+// and once its reader runs out of bytes every read returns 0 but the loop
+// still runs n times. A 7-byte ApiVersions v3 body ending in a tag count of
+// 2^32-1 kept a core busy for over four minutes in a test here. kmsg also
+// allocates each array at the length the client claims (bounded only by the
+// bytes left, at 30-100 bytes of struct per claimed byte) before finding out
+// whether the elements are there.
+//
+// skim walks a body's shape for the versions we serve — lengths, counts and
+// tagged sections, no values — and refuses any body kmsg would either spin
+// on or over-allocate for: a tag count larger than the bytes left could hold
+// (each tag takes at least two bytes, so kmsg would run out and fail anyway,
+// after the spin), or any string, array or field that runs past the end.
+// Bodies skim accepts cost kmsg time and memory linear in their size.
+// skim never decides a value: kmsg still decodes everything.
+
+// skimmer walks an encoded request body.
+type skimmer struct {
+	b    []byte
+	flex bool // KIP-482 compact encodings and tagged fields
+	bad  bool
+}
+
+func (s *skimmer) fail() {
+	s.bad = true
+	s.b = nil
+}
+
+// skip passes n fixed-size bytes.
+func (s *skimmer) skip(n int) {
+	if s.bad {
+		return
+	}
+	if len(s.b) < n {
+		s.fail()
+		return
+	}
+	s.b = s.b[n:]
+}
+
+// uvarint reads an unsigned varint as kmsg does: at most five bytes, and a
+// value that does not fit 32 bits is an error.
+func (s *skimmer) uvarint() uint32 {
+	if s.bad {
+		return 0
+	}
+	v, n := binary.Uvarint(s.b)
+	if n <= 0 || n > 5 || v > math.MaxUint32 {
+		s.fail()
+		return 0
+	}
+	s.b = s.b[n:]
+	return uint32(v)
+}
+
+func (s *skimmer) int16() int16 {
+	if s.bad || len(s.b) < 2 {
+		s.fail()
+		return 0
+	}
+	v := int16(binary.BigEndian.Uint16(s.b))
+	s.b = s.b[2:]
+	return v
+}
+
+func (s *skimmer) int32() int32 {
+	if s.bad || len(s.b) < 4 {
+		s.fail()
+		return 0
+	}
+	v := int32(binary.BigEndian.Uint32(s.b))
+	s.b = s.b[4:]
+	return v
+}
+
+// str passes a string (nullable or not; a negative length where null is
+// not allowed is an error, as in kmsg).
+func (s *skimmer) str(nullable bool) {
+	var n int
+	if s.flex {
+		n = int(s.uvarint()) - 1
+	} else {
+		n = int(s.int16())
+	}
+	if n < 0 {
+		if !nullable {
+			s.fail()
+		}
+		return
+	}
+	s.skip(n)
+}
+
+// bytes passes a nullable byte array (record batches).
+func (s *skimmer) bytes() {
+	var n int
+	if s.flex {
+		n = int(s.uvarint()) - 1
+	} else {
+		n = int(s.int32())
+	}
+	if n > 0 {
+		s.skip(n)
+	}
+}
+
+// array passes an array, calling elem for each element. The count is read
+// as kmsg reads it (a negative count is null or empty), and the elements
+// must all be there.
+func (s *skimmer) array(elem func()) {
+	var n int32
+	if s.flex {
+		n = int32(s.uvarint()) - 1
+	} else {
+		n = s.int32()
+	}
+	if s.bad || n <= 0 {
+		return
+	}
+	if int(n) > len(s.b) { // every element takes at least a byte
+		s.fail()
+		return
+	}
+	for range n {
+		elem()
+		if s.bad {
+			return
+		}
+	}
+}
+
+// tags passes a tagged-field section (flexible versions only). known, when
+// set, walks the payload of a tag kmsg decodes itself, for the tags whose
+// payload has a tagged section of its own.
+func (s *skimmer) tags(known func(tag uint32, sub *skimmer)) {
+	if !s.flex || s.bad {
+		return
+	}
+	n := s.uvarint()
+	if uint64(n) > uint64(len(s.b))/2 { // each tag takes at least two bytes
+		s.fail()
+		return
+	}
+	for range n {
+		tag := s.uvarint()
+		size := s.uvarint()
+		if s.bad || uint64(size) > uint64(len(s.b)) {
+			s.fail()
+			return
+		}
+		payload := s.b[:size]
+		s.b = s.b[size:]
+		if known != nil {
+			sub := &skimmer{b: payload, flex: true}
+			known(tag, sub)
+			if sub.bad {
+				s.fail()
+				return
+			}
+		}
+	}
+}
+
+// skimBody reports whether body, a request of the given kind and version,
+// is safe to hand to kmsg (see the comment at the top of this file).
+func skimBody(req kmsg.Request, body []byte) bool {
+	s := &skimmer{b: body, flex: req.IsFlexible()}
+	v := req.GetVersion()
+	switch req.(type) {
+	case *kmsg.ProduceRequest:
+		skimProduce(s, v)
+	case *kmsg.FetchRequest:
+		skimFetch(s, v)
+	case *kmsg.ListOffsetsRequest:
+		skimListOffsets(s, v)
+	case *kmsg.MetadataRequest:
+		skimMetadata(s, v)
+	case *kmsg.ApiVersionsRequest:
+		skimApiVersions(s, v)
+	case *kmsg.CreateTopicsRequest:
+		skimCreateTopics(s, v)
+	case *kmsg.DeleteTopicsRequest:
+		skimDeleteTopics(s, v)
+	default:
+		return false // a served key without a skim: refuse rather than risk it
+	}
+	return !s.bad
+}
+
+const uuidLen = 16
+
+func skimProduce(s *skimmer, v int16) {
+	s.str(true) // TransactionID, v3+
+	s.skip(2 + 4)
+	s.array(func() {
+		if v <= 12 {
+			s.str(false)
+		} else {
+			s.skip(uuidLen)
+		}
+		s.array(func() {
+			s.skip(4)
+			s.bytes()
+			s.tags(nil)
+		})
+		s.tags(nil)
+	})
+	s.tags(nil)
+}
+
+func skimFetch(s *skimmer, v int16) {
+	n := 4 + 4 + 4 + 1 // MaxWaitMillis, MinBytes, MaxBytes, IsolationLevel (v4+)
+	if v <= 14 {
+		n += 4 // ReplicaID
+	}
+	if v >= 7 {
+		n += 4 + 4 // SessionID, SessionEpoch
+	}
+	s.skip(n)
+	s.array(func() {
+		if v <= 12 {
+			s.str(false)
+		} else {
+			s.skip(uuidLen)
+		}
+		s.array(func() {
+			n := 4 + 8 + 4 // Partition, FetchOffset, PartitionMaxBytes
+			if v >= 9 {
+				n += 4 // CurrentLeaderEpoch
+			}
+			if v >= 12 {
+				n += 4 // LastFetchedEpoch
+			}
+			if v >= 5 {
+				n += 8 // LogStartOffset
+			}
+			s.skip(n)
+			s.tags(nil) // ReplicaDirectoryID, HighWatermark: no tags inside
+		})
+		s.tags(nil)
+	})
+	if v >= 7 {
+		s.array(func() { // ForgottenTopics
+			if v <= 12 {
+				s.str(false)
+			} else {
+				s.skip(uuidLen)
+			}
+			s.array(func() { s.skip(4) })
+			s.tags(nil)
+		})
+	}
+	if v >= 11 {
+		s.str(false) // Rack
+	}
+	s.tags(func(tag uint32, sub *skimmer) {
+		if tag == 1 { // ReplicaState: ID, Epoch, its own tags
+			sub.skip(4 + 8)
+			sub.tags(nil)
+		}
+	})
+}
+
+func skimListOffsets(s *skimmer, v int16) {
+	if v >= 2 {
+		s.skip(4 + 1) // ReplicaID, IsolationLevel
+	} else {
+		s.skip(4)
+	}
+	s.array(func() {
+		s.str(false)
+		s.array(func() {
+			n := 4 + 8 // Partition, Timestamp
+			if v >= 4 {
+				n += 4 // CurrentLeaderEpoch
+			}
+			s.skip(n)
+			s.tags(nil)
+		})
+		s.tags(nil)
+	})
+	if v >= 10 {
+		s.skip(4) // TimeoutMillis
+	}
+	s.tags(nil)
+}
+
+func skimMetadata(s *skimmer, v int16) {
+	s.array(func() {
+		if v >= 10 {
+			s.skip(uuidLen)
+		}
+		s.str(v >= 10)
+		s.tags(nil)
+	})
+	n := 0
+	if v >= 4 {
+		n++ // AllowAutoTopicCreation
+	}
+	if v >= 8 && v <= 10 {
+		n++ // IncludeClusterAuthorizedOperations
+	}
+	if v >= 8 {
+		n++ // IncludeTopicAuthorizedOperations
+	}
+	s.skip(n)
+	s.tags(nil)
+}
+
+func skimApiVersions(s *skimmer, v int16) {
+	if v >= 3 {
+		s.str(false) // ClientSoftwareName
+		s.str(false) // ClientSoftwareVersion
+	}
+	s.tags(nil)
+}
+
+func skimCreateTopics(s *skimmer, _ int16) {
+	s.array(func() {
+		s.str(false)
+		s.skip(4 + 2) // NumPartitions, ReplicationFactor
+		s.array(func() {
+			s.skip(4)
+			s.array(func() { s.skip(4) })
+			s.tags(nil)
+		})
+		s.array(func() {
+			s.str(false)
+			s.str(true)
+			s.tags(nil)
+		})
+		s.tags(nil)
+	})
+	s.skip(4 + 1) // TimeoutMillis, ValidateOnly (v1+)
+	s.tags(nil)
+}
+
+func skimDeleteTopics(s *skimmer, v int16) {
+	if v <= 5 {
+		s.array(func() { s.str(false) })
+	} else {
+		s.array(func() {
+			s.str(true)
+			s.skip(uuidLen)
+			s.tags(nil)
+		})
+	}
+	s.skip(4) // TimeoutMillis
+	s.tags(nil)
+}

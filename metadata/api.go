@@ -1,10 +1,12 @@
 package metadata
 
 // This file is the contract the rest of Strata codes against: the types,
-// errors and configuration. The Store's methods live in store.go (Open,
-// Close), nodes.go, topics.go, partitions.go (leadership, state, commits) and
-// the embedded etcd server in embedded.go. Signatures and doc comments are
-// fixed (change them only together with their callers).
+// errors and configuration. The Store's methods live in files named for what
+// they touch: store.go (Open, Close, lease, watch), nodes.go, topics.go,
+// partitions.go (leadership, state, commits), index.go, groups.go; the
+// embedded etcd server is in embedded.go and the key layout in keys.go and
+// KEYS.md. Signatures and doc comments are fixed (change them only together
+// with their callers).
 
 import (
 	"encoding/hex"

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"sync"
+	"sync/atomic"
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap/zapcore"
@@ -16,7 +18,8 @@ import (
 // EmbeddedConfig configures the in-process etcd server of the single-binary
 // default and of tests.
 type EmbeddedConfig struct {
-	// Dir holds etcd's data (WAL and snapshots). Required. Starting again on
+	// Dir holds etcd's data (WAL and snapshots). Required; created if
+	// missing, and made private (mode 0700) as etcd wants. Starting again on
 	// the same Dir keeps every key.
 	Dir string
 	// ClientAddr is the loopback host:port clients connect to; the default
@@ -38,6 +41,16 @@ type Embedded struct {
 	etcd      *embed.Etcd
 	endpoints []string
 	closeOnce sync.Once
+	// closing demotes etcd's shutdown chatter ("server closed", "use of
+	// closed network connection" at error level) to debug.
+	closing *atomic.Bool
+}
+
+// benignEtcdWarnings are warnings etcd logs on every start of a loopback,
+// auth-less, single-port server like this one.
+var benignEtcdWarnings = map[string]bool{
+	"Running http and grpc server on single port. This is not recommended for production.": true,
+	"simple token is not cryptographically signed":                                         true,
 }
 
 // StartEmbedded starts an etcd server in this process and returns once it
@@ -91,7 +104,18 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	ec.AutoCompactionRetention = "1h"
 	ec.Logger = "zap"
 	ec.LogLevel = "warn"
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(logger, zapcore.WarnLevel))
+	closing := new(atomic.Bool)
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLoggerDemoting(logger, zapcore.WarnLevel,
+		func(msg string) bool { return closing.Load() || benignEtcdWarnings[msg] }))
+
+	// etcd wants its data private (it warns otherwise): the WAL holds every
+	// key of the cluster.
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("metadata: embedded etcd dir: %w", err)
+	}
+	if err := os.Chmod(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("metadata: embedded etcd dir: %w", err)
+	}
 
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
@@ -100,13 +124,15 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
+		closing.Store(true)
 		e.Close()
 		return nil, fmt.Errorf("metadata: embedded etcd: %w", err)
 	case <-ctx.Done():
+		closing.Store(true)
 		e.Close()
 		return nil, fmt.Errorf("metadata: embedded etcd not ready: %w", ctx.Err())
 	}
-	em := &Embedded{etcd: e}
+	em := &Embedded{etcd: e, closing: closing}
 	for _, l := range e.Clients {
 		em.endpoints = append(em.endpoints, "http://"+l.Addr().String())
 	}
@@ -136,10 +162,12 @@ func loopbackURL(addr string) (*url.URL, error) {
 func (e *Embedded) Endpoints() []string { return append([]string(nil), e.endpoints...) }
 
 // Close stops the server (after in-flight requests, bounded by etcd's own
-// request timeout) and waits for its goroutines.
+// request timeout) and waits for its goroutines. Close the Stores using it
+// first: etcd waits up to about 6s for clients' open watch streams to end.
 func (e *Embedded) Close() error {
 	var err error
 	e.closeOnce.Do(func() {
+		e.closing.Store(true)
 		e.etcd.Close()
 		// Close returns after the server stopped; an error it met while
 		// serving is reported once here instead of being lost.

@@ -14,16 +14,24 @@ import (
 // election, every snapshot); warnings (slow disk, slow applies) are worth
 // keeping. A nil logger discards everything.
 func newZapLogger(logger *slog.Logger, min zapcore.Level) *zap.Logger {
+	return newZapLoggerDemoting(logger, min, nil)
+}
+
+// newZapLoggerDemoting is newZapLogger where messages for which demote
+// returns true are logged at debug level: warnings that are expected and
+// say nothing to an operator.
+func newZapLoggerDemoting(logger *slog.Logger, min zapcore.Level, demote func(msg string) bool) *zap.Logger {
 	if logger == nil {
 		return zap.NewNop()
 	}
-	return zap.New(&slogCore{logger: logger, min: min})
+	return zap.New(&slogCore{logger: logger, min: min, demote: demote})
 }
 
 // slogCore is a zapcore.Core writing to a slog.Logger.
 type slogCore struct {
 	logger *slog.Logger
 	min    zapcore.Level
+	demote func(msg string) bool
 	attrs  []slog.Attr // from With
 }
 
@@ -51,6 +59,9 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 		level = slog.LevelInfo
 	case e.Level == zapcore.WarnLevel:
 		level = slog.LevelWarn
+	}
+	if c.demote != nil && e.Level < zapcore.DPanicLevel && c.demote(e.Message) {
+		level = slog.LevelDebug
 	}
 	attrs := make([]slog.Attr, 0, len(c.attrs)+len(fields)+1)
 	attrs = append(attrs, slog.String("component", "etcd"))

@@ -1,13 +1,16 @@
 package ingest
 
 // Metadata: v0-v13 served
-// * Brokers: this node only (AdvertisedHost:AdvertisedPort); it is also the
-//   controller (v1+) of the cluster ClusterID (v2+).
-// * Every partition is led by this node; its LeaderEpoch (v7+) is the
-//   tier's, which opens the partition (acquiring leadership) on first use.
-//   Replicas and ISR are [this node]: durability comes from the object
-//   store, not from replicas. A partition the tier cannot open is
-//   LEADER_NOT_AVAILABLE with leader -1, which clients retry.
+// * Brokers: this node (AdvertisedHost:AdvertisedPort) and every other live
+//   node registered in metadata. This node is the controller (v1+): topic
+//   admin works on any node, since topics live in etcd. ClusterID (v2+).
+// * A partition metadata assigns to another live node is reported as led by
+//   it, with the epoch of its leadership when known (-1 otherwise). Every
+//   other partition is led by this node, with the tier's LeaderEpoch (v7+);
+//   the tier opens it (acquiring leadership) on first use. Replicas and ISR
+//   are [leader]: durability comes from the object store, not from
+//   replicas. A partition the tier cannot open is LEADER_NOT_AVAILABLE with
+//   leader -1, which clients retry.
 // * Which topics: v0 with an empty list, or v1+ with a null list, means all;
 //   v1+ with an empty list means none. v10+ may name topics by id: an unknown
 //   id is UNKNOWN_TOPIC_ID.
@@ -34,11 +37,7 @@ const autoCreateTimeout = 30 * time.Second
 
 func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID = s.cfg.NodeID
-	b.Host = s.cfg.AdvertisedHost
-	b.Port = s.cfg.AdvertisedPort
-	resp.Brokers = []kmsg.MetadataResponseBroker{b}
+	resp.Brokers = s.brokers()
 	clusterID := s.cfg.ClusterID
 	resp.ClusterID = &clusterID
 	resp.ControllerID = s.cfg.NodeID
@@ -141,27 +140,67 @@ func metadataErrCode(err error) int16 {
 	return kerr.LeaderNotAvailable.Code
 }
 
-// topicMetadata describes one topic and its partitions.
+// topicMetadata describes one topic and its partitions. A partition that
+// metadata assigns to another live node is reported with that node as leader
+// (and the epoch of its leadership, when known) without being opened here;
+// the others are opened here, which makes this node their leader.
 func (s *Server) topicMetadata(ctx context.Context, t metadata.Topic) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()
 	st.Topic = kmsg.StringPtr(t.Name)
 	st.TopicID = t.ID
-	st.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, t.Partitions)
-	for i, o := range s.openPartitions(ctx, t.Name, t.Partitions) {
-		sp := kmsg.NewMetadataResponseTopicPartition()
-		sp.Partition = int32(i)
-		sp.Replicas = []int32{s.cfg.NodeID}
-		sp.ISR = []int32{s.cfg.NodeID}
+	st.Partitions = make([]kmsg.MetadataResponseTopicPartition, t.Partitions)
+	var local []int32
+	for i := range t.Partitions {
+		sp := &st.Partitions[i]
+		*sp = kmsg.NewMetadataResponseTopicPartition()
+		sp.Partition = i
 		sp.OfflineReplicas = []int32{}
+		tp := metadata.TP{Topic: t.Name, Partition: i}
+		if n, ok := s.meta.AssignedNode(tp); ok && n.ID != s.cfg.NodeID {
+			sp.Leader = n.ID
+			sp.LeaderEpoch = -1
+			if l, ok := s.meta.Leader(tp); ok && l.NodeID == n.ID {
+				sp.LeaderEpoch = l.Epoch
+			}
+			sp.Replicas = []int32{n.ID}
+			sp.ISR = sp.Replicas
+			continue
+		}
+		local = append(local, i)
+	}
+	for j, o := range s.openPartitions(ctx, t.Name, local) {
+		sp := &st.Partitions[local[j]]
+		sp.Replicas = []int32{s.cfg.NodeID}
+		sp.ISR = sp.Replicas
 		if o.err != nil {
-			s.log.Warn("metadata: partition unavailable", "topic", t.Name, "partition", i, "err", o.err)
+			s.log.Warn("metadata: partition unavailable", "topic", t.Name, "partition", local[j], "err", o.err)
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
 			sp.Leader = -1
-		} else {
-			sp.Leader = s.cfg.NodeID
-			sp.LeaderEpoch = o.p.LeaderEpoch()
+			continue
 		}
-		st.Partitions = append(st.Partitions, sp)
+		sp.Leader = s.cfg.NodeID
+		sp.LeaderEpoch = o.p.LeaderEpoch()
 	}
 	return st
+}
+
+// brokers lists the live nodes, this one always included (it may not have
+// registered yet, or run without registration in tests).
+func (s *Server) brokers() []kmsg.MetadataResponseBroker {
+	self := kmsg.NewMetadataResponseBroker()
+	self.NodeID = s.cfg.NodeID
+	self.Host = s.cfg.AdvertisedHost
+	self.Port = s.cfg.AdvertisedPort
+	out := []kmsg.MetadataResponseBroker{self}
+	for _, n := range s.meta.Nodes() {
+		if n.ID == s.cfg.NodeID {
+			continue
+		}
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID = n.ID
+		b.Host = n.Host
+		b.Port = n.Port
+		out = append(out, b)
+	}
+	return out
 }

@@ -64,22 +64,22 @@ type opened struct {
 // for a fresh 100-partition topic should not take 100 round trips in a row.
 const openConcurrency = 8
 
-// openPartitions opens partitions 0..n-1 of topic through the tier.
-func (s *Server) openPartitions(ctx context.Context, topic string, n int32) []opened {
-	out := make([]opened, n)
-	if n == 1 {
-		p, err := s.tier.Partition(ctx, metadata.TP{Topic: topic, Partition: 0})
+// openPartitions opens the given partitions of topic through the tier.
+func (s *Server) openPartitions(ctx context.Context, topic string, parts []int32) []opened {
+	out := make([]opened, len(parts))
+	if len(parts) == 1 {
+		p, err := s.tier.Partition(ctx, metadata.TP{Topic: topic, Partition: parts[0]})
 		out[0] = opened{p, err}
 		return out
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, openConcurrency)
-	for i := range n {
+	for i, part := range parts {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			p, err := s.tier.Partition(ctx, metadata.TP{Topic: topic, Partition: i})
+			p, err := s.tier.Partition(ctx, metadata.TP{Topic: topic, Partition: part})
 			out[i] = opened{p, err}
 		}()
 	}

@@ -12,6 +12,8 @@ var (
 	ErrOffsetOutOfRange = errors.New("tier: offset out of range")
 	// ErrClosed: the tier is shutting down.
 	ErrClosed = errors.New("tier: closed")
+	// ErrRecordTooLarge: one batch is larger than a segment block can hold.
+	ErrRecordTooLarge = errors.New("tier: record batch too large")
 	// ErrStorage: the durable write failed for a reason other than fencing.
 	ErrStorage = errors.New("tier: storage error")
 )

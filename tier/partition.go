@@ -151,6 +151,9 @@ func (p *Partition) evictLocked() {
 // never will be (ErrNotLeader, ErrStorage, ErrClosed, ctx.Err()).
 func (p *Partition) Append(ctx context.Context, batch []byte, h kbatch.Header) (baseOffset int64, wait func(context.Context) error, err error) {
 	n := int64(len(batch))
+	if n > segment.MaxBlockSize {
+		return 0, nil, fmt.Errorf("%w: %d bytes, at most %d", ErrRecordTooLarge, n, segment.MaxBlockSize)
+	}
 	if err := p.t.buf.acquire(ctx, n, p.t.closing); err != nil {
 		return 0, nil, err
 	}

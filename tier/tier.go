@@ -172,6 +172,18 @@ func (t *Tier) Close(ctx context.Context) error {
 // through metadata and loading its durable state) on first use, or again
 // after it was fenced.
 func (t *Tier) Partition(ctx context.Context, tp metadata.TP) (*Partition, error) {
+	if !t.assignedHere(tp) {
+		// Another live node should lead it. If we still hold it, let go, so
+		// our pending appends fail now rather than when the new leader fences
+		// us.
+		t.mu.Lock()
+		p := t.parts[tp]
+		t.mu.Unlock()
+		if p != nil {
+			p.close(ErrNotLeader, false)
+		}
+		return nil, ErrNotLeader
+	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -215,6 +227,13 @@ func (t *Tier) Partition(ctx context.Context, tp metadata.TP) (*Partition, error
 	}
 	close(c.done)
 	return c.p, c.err
+}
+
+// assignedHere reports whether this node should lead tp. With no live nodes
+// registered (a tier used on its own, as in tests) every partition is ours.
+func (t *Tier) assignedHere(tp metadata.TP) bool {
+	n, ok := t.meta.AssignedNode(tp)
+	return !ok || n.ID == t.cfg.NodeID
 }
 
 // DropTopic closes every open partition of topic (after it was deleted) and

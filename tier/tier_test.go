@@ -540,3 +540,46 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+func TestOnlyTheAssignedNodeLeads(t *testing.T) {
+	e := newEnv(t, 8)
+	ctx := context.Background()
+	tiers := map[int32]*Tier{}
+	for id := int32(1); id <= 2; id++ {
+		m := e.meta()
+		if err := m.RegisterNode(ctx, metadata.Node{ID: id, Host: "127.0.0.1", Port: 9000 + id}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { _, ok := m.Topic(e.topic); return ok })
+		tr, err := New(Config{DataDir: t.TempDir(), NodeID: id, FlushInterval: 5 * time.Millisecond, MaintenanceInterval: time.Hour}, e.bucket, m, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close(context.Background()) })
+		tiers[id] = tr
+	}
+	for _, tr := range tiers {
+		waitFor(t, func() bool { return len(tr.meta.Nodes()) == 2 })
+	}
+	owners := map[int32]int{}
+	for part := int32(0); part < 8; part++ {
+		tp := metadata.TP{Topic: e.topic, Partition: part}
+		want, ok := tiers[1].meta.AssignedNode(tp)
+		if !ok {
+			t.Fatal("no assigned node")
+		}
+		owners[want.ID]++
+		for id, tr := range tiers {
+			_, err := tr.Partition(ctx, tp)
+			if id == want.ID && err != nil {
+				t.Fatalf("partition %d on its assigned node %d: %v", part, id, err)
+			}
+			if id != want.ID && !errors.Is(err, ErrNotLeader) {
+				t.Fatalf("partition %d on node %d (assigned to %d): %v, want ErrNotLeader", part, id, want.ID, err)
+			}
+		}
+	}
+	if owners[1] == 0 || owners[2] == 0 {
+		t.Fatalf("8 partitions all on one node: %v", owners)
+	}
+}

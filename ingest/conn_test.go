@@ -187,7 +187,18 @@ func FuzzSkim(f *testing.F) {
 // a body a client could send.
 func TestSkimAcceptsWhatKmsgEncodes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for key, r := range served {
+	for key := range int16(93) {
+		probe := kmsg.RequestForKey(key)
+		if probe == nil || !skimWith(&skimmer{}, probe) {
+			if _, ok := served[key]; ok {
+				t.Errorf("%s is served but has no skim", kmsg.NameForKey(key))
+			}
+			continue
+		}
+		r, ok := served[key]
+		if !ok { // skimmed ahead of being served: check every version
+			r = versionRange{min: 0, max: probe.MaxVersion()}
+		}
 		for v := r.min; v <= r.max; v++ {
 			for i := range 200 {
 				req := kmsg.RequestForKey(key)
@@ -195,24 +206,7 @@ func TestSkimAcceptsWhatKmsgEncodes(t *testing.T) {
 				req.SetVersion(v)
 				body := req.AppendTo(nil)
 				s := &skimmer{b: body, flex: req.IsFlexible()}
-				switch req.(type) {
-				case *kmsg.ProduceRequest:
-					skimProduce(s, v)
-				case *kmsg.FetchRequest:
-					skimFetch(s, v)
-				case *kmsg.ListOffsetsRequest:
-					skimListOffsets(s, v)
-				case *kmsg.MetadataRequest:
-					skimMetadata(s, v)
-				case *kmsg.ApiVersionsRequest:
-					skimApiVersions(s, v)
-				case *kmsg.CreateTopicsRequest:
-					skimCreateTopics(s, v)
-				case *kmsg.DeleteTopicsRequest:
-					skimDeleteTopics(s, v)
-				default:
-					t.Fatalf("no skim for %s", kmsg.NameForKey(key))
-				}
+				skimWith(s, req)
 				if s.bad || len(s.b) != 0 {
 					t.Fatalf("%s v%d case %d: skim bad=%v with %d of %d bytes left", kmsg.NameForKey(key), v, i, s.bad, len(s.b), len(body))
 				}

@@ -179,6 +179,13 @@ func (s *skimmer) tags(known func(tag uint32, sub *skimmer)) {
 // is safe to hand to kmsg (see the comment at the top of this file).
 func skimBody(req kmsg.Request, body []byte) bool {
 	s := &skimmer{b: body, flex: req.IsFlexible()}
+	return skimWith(s, req) && !s.bad
+}
+
+// skimWith walks s as a body of req's kind and version; false means there
+// is no skim for that kind, which parseRequest treats as malformed rather
+// than risk kmsg on it (every served key must have one: a test checks).
+func skimWith(s *skimmer, req kmsg.Request) bool {
 	v := req.GetVersion()
 	switch req.(type) {
 	case *kmsg.ProduceRequest:
@@ -195,10 +202,33 @@ func skimBody(req kmsg.Request, body []byte) bool {
 		skimCreateTopics(s, v)
 	case *kmsg.DeleteTopicsRequest:
 		skimDeleteTopics(s, v)
+	// Consumer groups (ingest/group).
+	case *kmsg.OffsetCommitRequest:
+		skimOffsetCommit(s, v)
+	case *kmsg.OffsetFetchRequest:
+		skimOffsetFetch(s, v)
+	case *kmsg.FindCoordinatorRequest:
+		skimFindCoordinator(s, v)
+	case *kmsg.JoinGroupRequest:
+		skimJoinGroup(s, v)
+	case *kmsg.HeartbeatRequest:
+		skimHeartbeat(s, v)
+	case *kmsg.LeaveGroupRequest:
+		skimLeaveGroup(s, v)
+	case *kmsg.SyncGroupRequest:
+		skimSyncGroup(s, v)
+	case *kmsg.DescribeGroupsRequest:
+		skimDescribeGroups(s, v)
+	case *kmsg.ListGroupsRequest:
+		skimListGroups(s, v)
+	case *kmsg.DeleteGroupsRequest:
+		skimDeleteGroups(s, v)
+	case *kmsg.OffsetDeleteRequest:
+		skimOffsetDelete(s, v)
 	default:
-		return false // a served key without a skim: refuse rather than risk it
+		return false
 	}
-	return !s.bad
+	return true
 }
 
 const uuidLen = 16
@@ -361,4 +391,186 @@ func skimDeleteTopics(s *skimmer, v int16) {
 	}
 	s.skip(4) // TimeoutMillis
 	s.tags(nil)
+}
+
+// The group requests (handled by ingest/group).
+
+func skimOffsetCommit(s *skimmer, v int16) {
+	s.str(false) // Group
+	if v >= 1 {
+		s.skip(4)    // Generation
+		s.str(false) // MemberID
+	}
+	if v >= 7 {
+		s.str(true) // InstanceID
+	}
+	if v >= 2 && v <= 4 {
+		s.skip(8) // RetentionTimeMillis
+	}
+	s.array(func() {
+		if v <= 9 {
+			s.str(false)
+		} else {
+			s.skip(uuidLen)
+		}
+		s.array(func() {
+			n := 4 + 8 // Partition, Offset
+			if v == 1 {
+				n += 8 // Timestamp
+			}
+			if v >= 6 {
+				n += 4 // LeaderEpoch
+			}
+			s.skip(n)
+			s.str(true) // Metadata
+			s.tags(nil)
+		})
+		s.tags(nil)
+	})
+	s.tags(nil)
+}
+
+func skimOffsetFetch(s *skimmer, v int16) {
+	if v <= 7 {
+		s.str(false) // Group
+		s.array(func() {
+			s.str(false)
+			s.array(func() { s.skip(4) })
+			s.tags(nil)
+		})
+	} else {
+		s.array(func() { // Groups
+			s.str(false)
+			if v >= 9 {
+				s.str(true) // MemberID
+				s.skip(4)   // MemberEpoch
+			}
+			s.array(func() {
+				if v <= 9 {
+					s.str(false)
+				} else {
+					s.skip(uuidLen)
+				}
+				s.array(func() { s.skip(4) })
+				s.tags(nil)
+			})
+			s.tags(nil)
+		})
+	}
+	if v >= 7 {
+		s.skip(1) // RequireStable
+	}
+	s.tags(nil)
+}
+
+func skimFindCoordinator(s *skimmer, v int16) {
+	if v <= 3 {
+		s.str(false) // CoordinatorKey
+	}
+	if v >= 1 {
+		s.skip(1) // CoordinatorType
+	}
+	if v >= 4 {
+		s.array(func() { s.str(false) })
+	}
+	s.tags(nil)
+}
+
+func skimJoinGroup(s *skimmer, v int16) {
+	s.str(false) // Group
+	s.skip(4)    // SessionTimeoutMillis
+	if v >= 1 {
+		s.skip(4) // RebalanceTimeoutMillis
+	}
+	s.str(false) // MemberID
+	if v >= 5 {
+		s.str(true) // InstanceID
+	}
+	s.str(false) // ProtocolType
+	s.array(func() {
+		s.str(false)
+		s.bytes()
+		s.tags(nil)
+	})
+	if v >= 8 {
+		s.str(true) // Reason
+	}
+	s.tags(nil)
+}
+
+func skimHeartbeat(s *skimmer, v int16) {
+	s.str(false) // Group
+	s.skip(4)    // Generation
+	s.str(false) // MemberID
+	if v >= 3 {
+		s.str(true) // InstanceID
+	}
+	s.tags(nil)
+}
+
+func skimLeaveGroup(s *skimmer, v int16) {
+	s.str(false) // Group
+	if v <= 2 {
+		s.str(false) // MemberID
+	} else {
+		s.array(func() {
+			s.str(false) // MemberID
+			s.str(true)  // InstanceID
+			if v >= 5 {
+				s.str(true) // Reason
+			}
+			s.tags(nil)
+		})
+	}
+	s.tags(nil)
+}
+
+func skimSyncGroup(s *skimmer, v int16) {
+	s.str(false) // Group
+	s.skip(4)    // Generation
+	s.str(false) // MemberID
+	if v >= 3 {
+		s.str(true) // InstanceID
+	}
+	if v >= 5 {
+		s.str(true) // ProtocolType
+		s.str(true) // Protocol
+	}
+	s.array(func() {
+		s.str(false)
+		s.bytes()
+		s.tags(nil)
+	})
+	s.tags(nil)
+}
+
+func skimDescribeGroups(s *skimmer, v int16) {
+	s.array(func() { s.str(false) })
+	if v >= 3 {
+		s.skip(1) // IncludeAuthorizedOperations
+	}
+	s.tags(nil)
+}
+
+func skimListGroups(s *skimmer, v int16) {
+	if v >= 4 {
+		s.array(func() { s.str(false) }) // StatesFilter
+	}
+	if v >= 5 {
+		s.array(func() { s.str(false) }) // TypesFilter
+	}
+	s.tags(nil)
+}
+
+func skimDeleteGroups(s *skimmer, _ int16) {
+	s.array(func() { s.str(false) })
+	s.tags(nil)
+}
+
+func skimOffsetDelete(s *skimmer, _ int16) {
+	s.str(false) // Group
+	s.array(func() {
+		s.str(false)
+		s.array(func() { s.skip(4) })
+	})
 }

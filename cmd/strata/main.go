@@ -37,6 +37,9 @@ Usage:
   strata topic list
   strata topic describe NAME
   strata topic delete NAME
+  strata group list
+  strata group describe NAME                 members, assignments, committed offsets, lag
+  strata group delete NAME
   strata version
 
 Every flag has an environment twin: --flush-bytes is STRATA_FLUSH_BYTES.
@@ -53,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stderr)
 	case "topic", "topics":
 		err = topicCmd(args[1:], stdout, stderr)
+	case "group", "groups":
+		err = groupCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "strata", versionString())
 		return 0

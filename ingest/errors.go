@@ -30,6 +30,12 @@ func errCode(err error) int16 {
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, tier.ErrStorage):
 		return kerr.KafkaStorageError.Code
+	case errors.Is(err, tier.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, tier.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, tier.ErrRecordTooLarge):
+		return kerr.MessageTooLarge.Code
 	case errors.Is(err, metadata.ErrTopicExists):
 		return kerr.TopicAlreadyExists.Code
 	case errors.Is(err, metadata.ErrInvalidConfig):

@@ -30,11 +30,14 @@ type Partition struct {
 	next     int64 // next offset to assign
 	hw       int64 // durable offset: readers see offsets below it
 	logStart int64
-	changed  chan struct{} // closed and replaced when hw advances or p closes
-	segs     []*localSeg   // ascending; the last one is active
-	pending  []segment.BlockMeta
-	blocks   [][]byte    // encoded blocks not yet taken by the flusher, parallel to pending
-	group    *flushGroup // the group pending blocks belong to
+	// epochStart is the first offset written under this leader epoch (the
+	// durable offset when it was opened).
+	epochStart int64
+	changed    chan struct{} // closed and replaced when hw advances or p closes
+	segs       []*localSeg   // ascending; the last one is active
+	pending    []segment.BlockMeta
+	blocks     [][]byte    // encoded blocks not yet taken by the flusher, parallel to pending
+	group      *flushGroup // the group pending blocks belong to
 	// producers is the idempotence state per producer id (see producers.go).
 	producers map[int64]*producerState
 }
@@ -76,16 +79,17 @@ func openPartition(t *Tier, tp metadata.TP, id metadata.TopicID, lead metadata.L
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	p := &Partition{
-		t:        t,
-		tp:       tp,
-		topicID:  id,
-		lead:     lead,
-		dir:      dir,
-		next:     st.DurableOffset,
-		hw:       st.DurableOffset,
-		logStart: st.LogStartOffset,
-		changed:  make(chan struct{}),
-		group:    newFlushGroup(),
+		t:          t,
+		tp:         tp,
+		topicID:    id,
+		lead:       lead,
+		dir:        dir,
+		next:       st.DurableOffset,
+		hw:         st.DurableOffset,
+		logStart:   st.LogStartOffset,
+		epochStart: st.DurableOffset,
+		changed:    make(chan struct{}),
+		group:      newFlushGroup(),
 	}
 	var err error
 	if p.producers, err = loadProducers(st.Producers); err != nil {
@@ -327,6 +331,50 @@ func (p *Partition) LogStartOffset() int64 {
 
 // LeaderEpoch is this node's leader epoch for the partition.
 func (p *Partition) LeaderEpoch() int32 { return p.lead.Epoch }
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch: the end offset of the
+// given leader epoch as this leader knows it. For the current epoch that is
+// the high watermark; for any earlier one, the offset where the current
+// epoch began (durable data is never truncated, so a consumer never needs
+// to go back further than that). An epoch above ours is unknown: ok false.
+func (p *Partition) EndOffsetForEpoch(epoch int32) (endOffset int64, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case epoch > p.lead.Epoch:
+		return -1, false
+	case epoch == p.lead.Epoch:
+		return p.hw, true
+	default:
+		return min(p.epochStart, p.hw), true
+	}
+}
+
+// ProducerInfo describes one idempotent producer's state in a partition,
+// for DescribeProducers.
+type ProducerInfo struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	LastSequence  int32
+	LastTimestamp int64 // unix ms of its last append
+	FirstOffset   int64 // offset of its oldest remembered batch
+}
+
+// Producers returns the idempotent producers this partition remembers.
+func (p *Partition) Producers() []ProducerInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ProducerInfo, 0, len(p.producers))
+	for id, st := range p.producers {
+		pi := ProducerInfo{ProducerID: id, ProducerEpoch: st.Epoch, LastSequence: -1, LastTimestamp: st.LastSeen, FirstOffset: -1}
+		if n := len(st.Batches); n > 0 {
+			pi.LastSequence = st.Batches[n-1].LastSeq
+			pi.FirstOffset = st.Batches[0].Base
+		}
+		out = append(out, pi)
+	}
+	return out
+}
 
 // Changed returns a channel closed the next time the high watermark advances
 // (or the partition closes). Fetch long-polls on it.

@@ -31,11 +31,14 @@ type Options struct {
 	MaxConcurrency int
 	// Retry is the retry policy for transient remote-store failures.
 	Retry RetryConfig
-	// AccessKeyID, SecretAccessKey and SessionToken, when AccessKeyID is set,
-	// are used as static S3 credentials in place of the AWS credential chain.
-	AccessKeyID     string
+	// AccessKeyID, when set, makes the S3 store use static credentials
+	// (with SecretAccessKey and SessionToken) in place of the AWS credential
+	// chain.
+	AccessKeyID string
+	// SecretAccessKey is the secret paired with AccessKeyID.
 	SecretAccessKey string
-	SessionToken    string
+	// SessionToken is the optional session token paired with AccessKeyID.
+	SessionToken string
 }
 
 // RetryConfig bounds how hard a remote store retries a transient failure

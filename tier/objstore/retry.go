@@ -77,7 +77,14 @@ func (r *retrier) do(ctx context.Context, op, key string, fn func(ctx context.Co
 			return fmt.Errorf("objstore: %s %q: giving up after %d attempts: %w", op, key, attempt, err)
 		}
 		delay := r.backoff(attempt)
-		r.logger.Debug("objstore: retrying", "op", op, "key", key, "attempt", attempt, "delay", delay, "err", err)
+		// One failed attempt is routine (a SlowDown, a dropped connection);
+		// several in a row mean the store is in trouble and operators should
+		// hear about it.
+		level := slog.LevelDebug
+		if attempt >= 3 {
+			level = slog.LevelWarn
+		}
+		r.logger.Log(ctx, level, "objstore: retrying", "op", op, "key", key, "attempt", attempt, "delay", delay, "err", err)
 		if serr := r.sleep(ctx, delay); serr != nil {
 			return withCtxErr(serr, err)
 		}

@@ -214,6 +214,10 @@ type faultProxy struct {
 	always    *fault  // failure for every request, if set
 	requests  atomic.Int64
 	forwarded atomic.Int64
+	// delay is added latency per request, so concurrent requests overlap.
+	delay       atomic.Int64 // nanoseconds
+	inflight    atomic.Int64
+	maxInflight atomic.Int64
 }
 
 func startFaultProxy(t *testing.T, target string) *faultProxy {
@@ -249,6 +253,17 @@ func (p *faultProxy) inject(next []fault, always *fault) {
 
 func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
+	n := p.inflight.Add(1)
+	defer p.inflight.Add(-1)
+	for {
+		m := p.maxInflight.Load()
+		if n <= m || p.maxInflight.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if d := p.delay.Load(); d > 0 {
+		time.Sleep(time.Duration(d)) // injected latency, not synchronisation
+	}
 	p.mu.Lock()
 	var f *fault
 	if len(p.next) > 0 {
@@ -380,6 +395,40 @@ func TestS3RetriesInjectedFaults(t *testing.T) {
 	// The object written through faults is intact.
 	if got, err := b.Get(ctx, "k"); err != nil || string(got) != "payload" {
 		t.Fatalf("Get(k) = %q, %v", got, err)
+	}
+}
+
+// Options.MaxConcurrency bounds the requests in flight, however many
+// goroutines call at once.
+func TestS3ConcurrencyBound(t *testing.T) {
+	srv := miniotest.Start(t)
+	bucket := srv.Bucket(t, "bounded")
+	proxy := startFaultProxy(t, srv.Endpoint)
+	proxied := strings.Replace(srv.URL(bucket, ""), url.QueryEscape(srv.Endpoint), url.QueryEscape(proxy.URL), 1)
+	opts := s3Options(srv)
+	opts.MaxConcurrency = 3
+	b := openS3(t, proxied, opts, nil)
+	proxy.delay.Store(int64(20 * time.Millisecond))
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 4 {
+				if err := b.Put(ctx, fmt.Sprintf("w%02d/%d", w, i), []byte("x")); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := proxy.maxInflight.Load(); got != 3 {
+		t.Fatalf("max requests in flight = %d, want exactly MaxConcurrency (3)", got)
 	}
 }
 

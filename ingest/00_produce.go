@@ -50,8 +50,8 @@ import (
 const (
 	// defaultMaxMessageBytes is Kafka's default max.message.bytes.
 	defaultMaxMessageBytes = 1048588
-	// appendTimeout is the least an acks=0 or acks=1 append may wait for
-	// room in the tier's buffer.
+	// appendTimeout is the least a produce may spend opening partitions
+	// and waiting for room in the tier's buffer.
 	appendTimeout = 30 * time.Second
 )
 
@@ -105,15 +105,13 @@ func (s *Server) handleProduce(ctx context.Context, r *request, req *kmsg.Produc
 		return resp, nil
 	}
 
-	// acks=-1 waits at most TimeoutMillis from arrival, as Kafka's delayed
-	// produce does (0 or less: not at all). Appends wait for buffer space
-	// under the same bound, but for acks 0 and 1, where Kafka ignores the
-	// timeout, never less than appendTimeout.
+	// acks=-1 waits at most TimeoutMillis from arrival for durability, as
+	// Kafka's delayed produce does (0 or less: not at all). Opening
+	// partitions and waiting for room in the tier's buffer are not
+	// replication, which is all Kafka's timeout bounds: they get at least
+	// appendTimeout.
 	deadline := r.arrived.Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
-	appendDeadline := deadline
-	if req.Acks != -1 {
-		appendDeadline = r.arrived.Add(max(time.Duration(req.TimeoutMillis)*time.Millisecond, appendTimeout))
-	}
+	appendDeadline := r.arrived.Add(max(time.Duration(req.TimeoutMillis)*time.Millisecond, appendTimeout))
 
 	// Validate every partition first: Kafka refuses the whole request when
 	// transactional batches come without a transactional id.
@@ -135,7 +133,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request, req *kmsg.Produc
 				continue
 			}
 			if rp.Partition < 0 || rp.Partition >= t.Partitions {
-				fail(pp.resp, kerr.UnknownTopicOrPartition.Code, nil)
+				fail(pp.resp, kerr.UnknownTopicOrPartition.Code, fmt.Errorf("ingest: topic %q has no partition %d", t.Name, rp.Partition))
 				continue
 			}
 			hdr, err := validateProduceBatch(rp.Records, maxMessageBytes(t))

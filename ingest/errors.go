@@ -18,6 +18,10 @@ func errCode(err error) int16 {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// First: the tier wraps a timed-out etcd call in ErrStorage, but
+		// the client should hear that its time ran out.
+		return kerr.RequestTimedOut.Code
 	case errors.Is(err, tier.ErrUnknownPartition), errors.Is(err, metadata.ErrUnknownTopic):
 		return kerr.UnknownTopicOrPartition.Code
 	case errors.Is(err, tier.ErrNotLeader), errors.Is(err, metadata.ErrNotLeader), errors.Is(err, metadata.ErrFenced):
@@ -48,8 +52,6 @@ func errCode(err error) int16 {
 		return kerr.UnsupportedForMessageFormat.Code
 	case errors.Is(err, kbatch.ErrUnsupportedCodec):
 		return kerr.UnsupportedCompressionType.Code
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return kerr.RequestTimedOut.Code
 	}
 	return kerr.UnknownServerError.Code
 }

@@ -305,3 +305,7 @@ func fetchReq(version int16, topic string, id [16]byte, partition int32, offset 
 	req.Topics = append(req.Topics, rt)
 	return req
 }
+
+func topicPartition(topic string, p int32) metadata.TP {
+	return metadata.TP{Topic: topic, Partition: p}
+}

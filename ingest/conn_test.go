@@ -75,7 +75,7 @@ func TestParseRequestErrors(t *testing.T) {
 		{"client id past the end", header(18, 0, 5), errShortHeader},
 		{"client id length below -1", header(18, 0, -2), errShortHeader},
 		{"unknown key", header(1000, 0, -1), errUnknownKey},
-		{"key we do not serve", header(int16(kmsg.JoinGroup), 5, -1), errUnknownKey},
+		{"key we do not serve", header(int16(kmsg.ControlledShutdown), 3, -1), errUnknownKey},
 		{"produce v2 (advertised, refused as in Kafka 4.0)", header(0, 2, -1), errUnsupportedVersion},
 		{"metadata above max", header(3, 14, -1), errUnsupportedVersion},
 		{"flexible header without tags", header(3, 12, -1), errShortHeader},

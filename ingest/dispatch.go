@@ -33,6 +33,31 @@ func (s *Server) dispatch(ctx context.Context, r *request) (kmsg.Response, func(
 		return s.handleCreateTopics(ctx, body), nil, nil
 	case *kmsg.DeleteTopicsRequest:
 		return s.handleDeleteTopics(ctx, body), nil, nil
+	// Group requests run on the writer, in request order: a JoinGroup
+	// waits for its rebalance, and Kafka serves a connection's requests
+	// one at a time, so nothing after it may overtake it.
+	case *kmsg.FindCoordinatorRequest:
+		return s.handleFindCoordinator(body), nil, nil
+	case *kmsg.JoinGroupRequest:
+		return nil, s.handleJoinGroup(r, body), nil
+	case *kmsg.SyncGroupRequest:
+		return nil, s.handleSyncGroup(body), nil
+	case *kmsg.HeartbeatRequest:
+		return nil, s.handleHeartbeat(body), nil
+	case *kmsg.LeaveGroupRequest:
+		return nil, s.handleLeaveGroup(body), nil
+	case *kmsg.OffsetCommitRequest:
+		return nil, s.handleOffsetCommit(body), nil
+	case *kmsg.OffsetFetchRequest:
+		return nil, s.handleOffsetFetch(body), nil
+	case *kmsg.OffsetDeleteRequest:
+		return nil, s.handleOffsetDelete(body), nil
+	case *kmsg.DescribeGroupsRequest:
+		return nil, s.handleDescribeGroups(body), nil
+	case *kmsg.ListGroupsRequest:
+		return nil, s.handleListGroups(body), nil
+	case *kmsg.DeleteGroupsRequest:
+		return nil, s.handleDeleteGroups(body), nil
 	}
 	return nil, nil, fmt.Errorf("ingest: no handler for %s v%d", kmsg.NameForKey(r.key), r.version)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-io/strata/ingest/group"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/tier"
 )
@@ -37,6 +38,10 @@ type Config struct {
 	// MaxInFlightPerConn bounds the pipelined requests per connection
 	// that are read but not yet answered. Default 16.
 	MaxInFlightPerConn int
+	// Groups configures the consumer group coordinator the server makes
+	// (session timeout bounds, initial rebalance delay); its node id and
+	// address are always this server's.
+	Groups group.Config
 }
 
 // Defaults applied by NewServer.
@@ -53,6 +58,10 @@ type Server struct {
 	tier *tier.Tier
 	log  *slog.Logger
 	m    *metrics
+
+	// groups coordinates every consumer group; made by NewServer,
+	// closed by Close.
+	groups *group.Coordinator
 
 	// ctx is the parent of every connection's context; cancel is called
 	// when Close stops waiting for in-flight requests.
@@ -100,6 +109,7 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 		conns:     make(map[*conn]struct{}),
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
+	s.groups = newCoordinator(cfg, meta, logger, reg)
 	return s
 }
 
@@ -195,6 +205,9 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
+	// Joins and syncs waiting for a rebalance are answered NOT_COORDINATOR
+	// now, so they do not hold the drain up.
+	s.groups.Close()
 
 	done := make(chan struct{})
 	go func() {

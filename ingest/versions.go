@@ -30,6 +30,19 @@ var served = map[int16]versionRange{
 	int16(kmsg.ApiVersions):  {advertisedMin: 0, min: 0, max: 4},
 	int16(kmsg.CreateTopics): {advertisedMin: 2, min: 2, max: 7},
 	int16(kmsg.DeleteTopics): {advertisedMin: 1, min: 1, max: 6},
+
+	// Consumer groups (ingest/group), served from v0 for librdkafka.
+	int16(kmsg.OffsetCommit):    {advertisedMin: 0, min: 0, max: 9},
+	int16(kmsg.OffsetFetch):     {advertisedMin: 0, min: 0, max: 9},
+	int16(kmsg.FindCoordinator): {advertisedMin: 0, min: 0, max: 6},
+	int16(kmsg.JoinGroup):       {advertisedMin: 0, min: 0, max: 9},
+	int16(kmsg.Heartbeat):       {advertisedMin: 0, min: 0, max: 4},
+	int16(kmsg.LeaveGroup):      {advertisedMin: 0, min: 0, max: 5},
+	int16(kmsg.SyncGroup):       {advertisedMin: 0, min: 0, max: 5},
+	int16(kmsg.DescribeGroups):  {advertisedMin: 0, min: 0, max: 6},
+	int16(kmsg.ListGroups):      {advertisedMin: 0, min: 0, max: 5},
+	int16(kmsg.DeleteGroups):    {advertisedMin: 0, min: 0, max: 2},
+	int16(kmsg.OffsetDelete):    {advertisedMin: 0, min: 0, max: 0},
 }
 
 // isServed reports whether we parse and answer version v of key.

@@ -1,0 +1,46 @@
+package ingest
+
+// FindCoordinator: v0-v6 served
+// * This node coordinates every consumer group (ingest/group): a group key
+//   is answered with this node's id and advertised address. v4+ batch keys
+//   (CoordinatorKeys), each answered on its own.
+// * Transactional ids (key type 1), share groups (2) and unknown types get
+//   INVALID_REQUEST with a message: Strata has no transaction or share
+//   coordinator, and saying so fails the client at once rather than after
+//   its retries.
+// * After Close starts, COORDINATOR_NOT_AVAILABLE.
+//
+// The coordinator is made here for the server (newCoordinator) and closed
+// by Server.Close.
+
+import (
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/ingest/group"
+	"github.com/strata-io/strata/metadata"
+)
+
+func (s *Server) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
+	return s.groups.FindCoordinator(req)
+}
+
+// newCoordinator makes the server's group coordinator from cfg.Groups, with
+// this server's node id and advertised address. A configuration the
+// coordinator refuses (or metrics that cannot be registered) is logged and
+// replaced by the defaults rather than leaving the server without groups.
+func newCoordinator(cfg Config, meta *metadata.Store, logger *slog.Logger, reg prometheus.Registerer) *group.Coordinator {
+	gc := cfg.Groups
+	gc.NodeID, gc.Host, gc.Port = cfg.NodeID, cfg.AdvertisedHost, cfg.AdvertisedPort
+	c, err := group.New(gc, meta, logger, reg)
+	if err == nil {
+		return c
+	}
+	logger.Error("group coordinator: configuration refused, using defaults", "err", err)
+	// With the default configuration and no registry, New only fails for
+	// a nil store, which meta (typed) never is.
+	c, _ = group.New(group.Config{NodeID: gc.NodeID, Host: gc.Host, Port: gc.Port}, meta, logger, nil)
+	return c
+}

@@ -40,7 +40,7 @@ type Ledger struct {
 	part []int32
 	off  []int64
 	crc  []uint32
-	lat  []int64 // acks=all latency of each acked record, ns
+	lat  []int64 // acks=all latency of each acked record, ns; < 0 = left out of the stats
 
 	issued atomic.Int64 // ids handed to Produce (a prefix of 0..Capacity-1)
 	acked  atomic.Int64
@@ -144,12 +144,13 @@ func (l *Ledger) ProduceErr() error {
 	return fmt.Errorf("%w: produce: %d issued, %d acked, %d failed (first: %v)", ErrVerify, issued, acked, failed, first)
 }
 
-// latencies returns the acks=all latencies of the acked records, sorted.
+// latencies returns the acks=all latencies of the acked records, sorted,
+// without those left out as warm-up.
 func (l *Ledger) latencies() []int64 {
 	n := l.Issued()
 	out := make([]int64, 0, n)
 	for id := int64(0); id < n; id++ {
-		if l.part[id] >= 0 {
+		if l.part[id] >= 0 && l.lat[id] >= 0 {
 			out = append(out, l.lat[id])
 		}
 	}

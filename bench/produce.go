@@ -58,6 +58,15 @@ type ProduceOptions struct {
 	// TimeLimit stops issuing new records after this long (those in flight
 	// are still awaited); default 5 minutes.
 	TimeLimit time.Duration
+	// Rate, when positive, paces the producers to this many records per
+	// second in total, so latency is measured below saturation instead of
+	// as the time records queue in the client's buffer.
+	Rate float64
+	// LatencyWarmup leaves the records issued in the first this-long out of
+	// the latency percentiles (they are still produced and checked): their
+	// latency includes the node opening each partition on first use
+	// (acquiring leadership in etcd), a one-off cost.
+	LatencyWarmup time.Duration
 	// ClientOpts are added to each producer's options (after the defaults:
 	// acks=all, idempotent, franz-go's default linger and batching).
 	ClientOpts []kgo.Opt
@@ -139,7 +148,8 @@ func Produce(ctx context.Context, addr string, l *Ledger, opts ProduceOptions) (
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				if time.Now().After(deadline) {
+				now := time.Now()
+				if now.After(deadline) {
 					timedOut.Store(true)
 					return
 				}
@@ -147,10 +157,28 @@ func Produce(ctx context.Context, addr string, l *Ledger, opts ProduceOptions) (
 				if id >= n {
 					return
 				}
+				if opts.Rate > 0 {
+					// Record id is due at start + id/Rate; waiting for it
+					// is pacing, not synchronisation.
+					due := start.Add(time.Duration(float64(id) / opts.Rate * float64(time.Second)))
+					if wait := due.Sub(now); wait > 0 {
+						select {
+						case <-time.After(wait):
+						case <-ctx.Done():
+							// The id is taken: issue it anyway so the
+							// ledger's ids stay a dense prefix.
+						}
+					}
+				}
 				r := &kgo.Record{Value: l.issue(id)}
 				sent := time.Now()
+				warm := sent.Sub(start) < opts.LatencyWarmup
 				cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-					l.ack(id, r.Partition, r.Offset, time.Since(sent), err)
+					lat := time.Since(sent)
+					if warm {
+						lat = -1
+					}
+					l.ack(id, r.Partition, r.Offset, lat, err)
 				})
 			}
 		}()

@@ -24,9 +24,13 @@ func (r *Result) Markdown() string {
 		r.Setup.Records, r.Setup.RecordSize, r.Setup.Partitions, r.Setup.Producers))
 	row("**produce** records/s", fmt.Sprintf("%.0f", r.Produce.RecordsPerSec))
 	row("produce MB/s", fmt.Sprintf("%.1f", r.Produce.MBPerSec))
-	row("produce acks=all latency p50 / p99 / p999 / max", fmt.Sprintf("%s / %s / %s / %s",
+	row("produce acks=all latency at saturation p50 / p99 / p999 / max", fmt.Sprintf("%s / %s / %s / %s",
 		ms(r.Produce.P50), ms(r.Produce.P99), ms(r.Produce.P999), ms(r.Produce.Max)))
 	row("produced (acked) records", fmt.Sprintf("%d in %s%s", r.Produce.Records, secs(r.Produce.Elapsed), timedOut(r.Produce.TimedOut)))
+	if r.Paced.Records > 0 {
+		row(fmt.Sprintf("paced produce (%.0f records/s, after %v warm-up) acks=all latency p50 / p99 / p999 / max", r.Setup.PacedRate, r.Setup.PacedWarmup),
+			fmt.Sprintf("%s / %s / %s / %s (%d records)", ms(r.Paced.P50), ms(r.Paced.P99), ms(r.Paced.P999), ms(r.Paced.Max), r.Paced.Records))
+	}
 	row("**hot consume** records/s", fmt.Sprintf("%.0f", r.Hot.RecordsPerSec))
 	row("hot consume MB/s", fmt.Sprintf("%.1f", r.Hot.MBPerSec))
 	row("hot consume read from local / object", fmt.Sprintf("%.1f MB / %.1f MB", r.Hot.LocalReadBytes/1e6, r.Hot.ObjectReadBytes/1e6))

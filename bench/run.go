@@ -26,6 +26,17 @@ type Config struct {
 	RecordSize int
 	Partitions int
 	Producers  int
+	// PacedRate and PacedRecords shape the paced-latency phase: PacedRecords
+	// records produced at PacedRate records/s in total, well below
+	// saturation, so the latency is the node's own acks=all path rather than
+	// client-side queueing. Defaults 5000/s and min(Records/10, 25000);
+	// PacedRecords < 0 skips the phase.
+	PacedRate    float64
+	PacedRecords int
+	// PacedWarmup is left out of the paced phase's latency percentiles: it
+	// covers the node opening the new topic's partitions on first use.
+	// Default 1s; negative = nothing left out.
+	PacedWarmup time.Duration
 	// PhaseTimeout bounds each of produce, hot consume and cold consume;
 	// default 5 minutes.
 	PhaseTimeout time.Duration
@@ -62,6 +73,15 @@ func (c *Config) setDefaults() {
 	if c.Producers <= 0 {
 		c.Producers = 4
 	}
+	if c.PacedRate <= 0 {
+		c.PacedRate = 5000
+	}
+	if c.PacedRecords == 0 {
+		c.PacedRecords = max(min(c.Records/10, 25_000), 1)
+	}
+	if c.PacedWarmup == 0 {
+		c.PacedWarmup = time.Second
+	}
 	if c.PhaseTimeout <= 0 {
 		c.PhaseTimeout = 5 * time.Minute
 	}
@@ -96,6 +116,9 @@ type Setup struct {
 	RecordSize    int           `json:"record_size"`
 	Partitions    int           `json:"partitions"`
 	Producers     int           `json:"producers"`
+	PacedRate     float64       `json:"paced_rate"`
+	PacedRecords  int           `json:"paced_records"`
+	PacedWarmup   time.Duration `json:"paced_warmup_ns"`
 	FlushInterval time.Duration `json:"flush_interval_ns"`
 	FlushBytes    int           `json:"flush_bytes"`
 	PhaseTimeout  time.Duration `json:"phase_timeout_ns"`
@@ -157,9 +180,13 @@ type Result struct {
 	Env     Environment   `json:"environment"`
 	Setup   Setup         `json:"setup"`
 	Produce ProduceResult `json:"produce"`
-	Hot     HotResult     `json:"hot_consume"`
-	Cold    ColdResult    `json:"cold_consume"`
-	Cost    CostResult    `json:"cost"`
+	// Paced is the paced-latency phase (zero when skipped): same producers,
+	// own topic, on the second node after the cold consume. Its percentiles
+	// leave out Setup.PacedWarmup (partitions opening on first use).
+	Paced ProduceResult `json:"paced_produce"`
+	Hot   HotResult     `json:"hot_consume"`
+	Cold  ColdResult    `json:"cold_consume"`
+	Cost  CostResult    `json:"cost"`
 	// Verified is set when every consume pass saw every acknowledged
 	// record exactly once.
 	Verified bool `json:"verified"`
@@ -167,16 +194,18 @@ type Result struct {
 
 // Run starts a cluster and runs the scenarios in order: produce to node 0,
 // consume from it (hot tier), close it, start node 1 with an empty disk on
-// the same etcd and object store and consume everything again (cold), then
-// count what it cost. The returned error wraps ErrVerify if a pass missed,
-// repeated or corrupted a record; the partial result is returned with it.
+// the same etcd and object store and consume everything again (cold), count
+// what it cost, and finally measure acks=all latency at a paced rate on
+// node 1. The returned error wraps ErrVerify if a pass missed, repeated or
+// corrupted a record; the partial result is returned with it.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.setDefaults()
 	res := &Result{
 		Env: environment(),
 		Setup: Setup{
 			Store: cfg.Store, Records: cfg.Records, RecordSize: cfg.RecordSize,
-			Partitions: cfg.Partitions, Producers: cfg.Producers,
+			Partitions: cfg.Partitions, Producers: cfg.Producers, PacedRate: cfg.PacedRate, PacedRecords: max(cfg.PacedRecords, 0),
+			PacedWarmup:   max(cfg.PacedWarmup, 0),
 			FlushInterval: cfg.FlushInterval, FlushBytes: cfg.FlushBytes, PhaseTimeout: cfg.PhaseTimeout,
 		},
 	}
@@ -294,16 +323,41 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Cold.AvgGetBytes = res.Cold.ColdGetBytes / res.Cold.ColdGets
 	}
 	progress("cold consume: %.0f records/s, %.1f MB/s, %.0f GETs", res.Cold.RecordsPerSec, res.Cold.MBPerSec, res.Cold.StoreGets)
-	open = open[:0]
-	if err := closeNode(n1); err != nil {
-		return res, err
-	}
 
-	// d. What the retained data costs in etcd.
+	// d. What the retained data costs in etcd, before the paced phase adds
+	// its own topic.
 	if res.Cost.KeysAtEnd, err = cluster.CountKeys(ctx); err != nil {
 		return res, err
 	}
 	res.Cost.IndexKeysPerGB = perGB(float64(res.Cost.KeysAtEnd.Index), gb)
+
+	// e. acks=all latency below saturation, checked like the rest.
+	if cfg.PacedRecords > 0 {
+		paced, err := NewLedger(cfg.PacedRecords, cfg.RecordSize, cfg.Seed+1)
+		if err != nil {
+			return res, err
+		}
+		topic := cfg.Topic + "-paced"
+		if err := CreateTopic(ctx, n1.KafkaAddr(), topic, int32(cfg.Partitions)); err != nil {
+			return res, err
+		}
+		progress("paced produce: %d records at %.0f records/s", cfg.PacedRecords, cfg.PacedRate)
+		res.Paced, err = Produce(ctx, n1.KafkaAddr(), paced, ProduceOptions{
+			Topic: topic, Producers: cfg.Producers, Rate: cfg.PacedRate, TimeLimit: cfg.PhaseTimeout,
+			LatencyWarmup: cfg.PacedWarmup,
+		})
+		if err != nil {
+			return res, fmt.Errorf("paced produce: %w", err)
+		}
+		if _, err := Consume(ctx, n1.KafkaAddr(), paced, ConsumeOptions{Topic: topic, TimeLimit: cfg.PhaseTimeout}); err != nil {
+			return res, fmt.Errorf("paced consume: %w", err)
+		}
+		progress("paced produce: p50 %v p99 %v p999 %v", res.Paced.P50, res.Paced.P99, res.Paced.P999)
+	}
+	open = open[:0]
+	if err := closeNode(n1); err != nil {
+		return res, err
+	}
 	res.Verified = true
 	return res, nil
 }

@@ -3,7 +3,8 @@
 // -json:
 //
 //	go run ./bench/cmd/strata-bench [-store fs|minio] [-records N] [-size 1024]
-//	    [-partitions 6] [-producers 4] [-timeout 5m] [-flush-interval 25ms]
+//	    [-partitions 6] [-producers 4] [-paced-rate 5000] [-paced-records N]
+//	    [-timeout 5m] [-flush-interval 25ms]
 //	    [-flush-bytes 8388608] [-dir DIR] [-json] [-v]
 //
 // It exits 1 when a consume pass did not see every acknowledged record

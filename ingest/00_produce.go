@@ -26,10 +26,15 @@ package ingest
 //   a request without a transactional id fail the whole request with
 //   TRANSACTIONAL_ID_AUTHORIZATION_FAILED; with one, each transactional
 //   partition is INVALID_TXN_STATE (no coordinator ever began a transaction:
-//   InitProducerId is not served). A transactional id with plain batches is
-//   accepted, as Kafka does.
-// * Idempotent batches (producer id >= 0) are accepted and appended as they
-//   come; duplicate detection and sequence checks are a later step.
+//   InitProducerId refuses transactional ids). A transactional id with plain
+//   batches is accepted, as Kafka does.
+// * Idempotent batches (producer id >= 0, ids from InitProducerId) are
+//   deduplicated by the tier over the last 5 batches per producer and
+//   partition, as Kafka does: a duplicate is answered with its original
+//   offset and stored once, a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER,
+//   an epoch older than the producer's is INVALID_PRODUCER_EPOCH; a new
+//   epoch restarts at sequence 0, and an unknown producer id is accepted at
+//   any sequence.
 // * LogAppendTime is answered -1 (CreateTime); LogStartOffset (v5+) is the
 //   tier's.
 

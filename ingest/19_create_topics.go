@@ -13,9 +13,10 @@ package ingest
 // * ReplicationFactor: -1 or >= 1 is accepted and answered as 1 (the replica
 //   Metadata reports): durability comes from the object store, not from
 //   broker replicas. 0 or below -1 is INVALID_REPLICATION_FACTOR.
-// * Configs: only the keys in topicConfigs, with values checked there, else
-//   INVALID_CONFIG with a message; cleanup.policy accepts only "delete"
-//   (no compaction yet).
+// * Configs: only the topic configs Strata honours, with their values
+//   checked (configs.go, shared with AlterConfigs), else INVALID_CONFIG with
+//   a message: cleanup.policy only "delete" (no compaction yet),
+//   message.timestamp.type only CreateTime.
 // * ValidateOnly runs every check, including TOPIC_ALREADY_EXISTS, and
 //   creates nothing.
 // * TimeoutMillis bounds the etcd work (<= 0: adminTimeout); past it,
@@ -27,7 +28,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -48,49 +48,6 @@ const (
 	// on the topic (DYNAMIC_TOPIC_CONFIG).
 	configSourceDynamicTopic = 1
 )
-
-// topicConfigs are the topic configs we accept, each with its value check.
-var topicConfigs = map[string]func(string) error{
-	"retention.ms":           intAtLeast(-1),
-	"retention.bytes":        intAtLeast(-1),
-	"segment.bytes":          int32AtLeast(14),
-	"segment.ms":             intAtLeast(1),
-	"cleanup.policy":         oneOf("delete"), // compaction is not implemented
-	"message.timestamp.type": oneOf("CreateTime", "LogAppendTime"),
-	"max.message.bytes":      int32AtLeast(0),
-	"compression.type":       oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
-}
-
-func intAtLeast(least int64) func(string) error {
-	return func(v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < least {
-			return fmt.Errorf("must be an integer >= %d", least)
-		}
-		return nil
-	}
-}
-
-func int32AtLeast(least int32) func(string) error {
-	return func(v string) error {
-		n, err := strconv.ParseInt(v, 10, 32)
-		if err != nil || n < int64(least) {
-			return fmt.Errorf("must be a 32-bit integer >= %d", least)
-		}
-		return nil
-	}
-}
-
-func oneOf(values ...string) func(string) error {
-	return func(v string) error {
-		for _, ok := range values {
-			if v == ok {
-				return nil
-			}
-		}
-		return fmt.Errorf("must be one of %q", values)
-	}
-}
 
 // topicError is a per-topic failure with the Kafka code to answer.
 type topicError struct {
@@ -194,15 +151,11 @@ func (s *Server) createTopic(ctx context.Context, rt *kmsg.CreateTopicsRequestTo
 
 	configs := make(map[string]string, len(rt.Configs))
 	for _, c := range rt.Configs {
-		check, ok := topicConfigs[c.Name]
-		if !ok {
-			return metadata.Topic{}, topicErr(kerr.InvalidConfig.Code, "unknown or unsupported topic config %q", c.Name)
-		}
 		if c.Value == nil {
 			return metadata.Topic{}, topicErr(kerr.InvalidConfig.Code, "topic config %q has a null value", c.Name)
 		}
-		if err := check(*c.Value); err != nil {
-			return metadata.Topic{}, topicErr(kerr.InvalidConfig.Code, "topic config %s=%q: %v", c.Name, *c.Value, err)
+		if err := checkTopicConfig(c.Name, *c.Value); err != nil {
+			return metadata.Topic{}, topicErr(kerr.InvalidConfig.Code, "%v", err)
 		}
 		configs[c.Name] = *c.Value
 	}

@@ -63,7 +63,7 @@ func runTests(m *testing.M) int {
 // testNode is a Server on real metadata (shared etcd) and a real tier on a
 // file object store, listening on 127.0.0.1.
 type testNode struct {
-	t    *testing.T
+	t    testing.TB
 	meta *metadata.Store
 	tier *tier.Tier
 	srv  *Server
@@ -131,7 +131,7 @@ func startNode(t testing.TB, mod func(*Config)) *testNode {
 			t.Errorf("Serve returned %v after Close, want nil", err)
 		}
 	})
-	return &testNode{t: t.(*testing.T), meta: meta, tier: tr, srv: srv, reg: reg, addr: ln.Addr().String()}
+	return &testNode{t: t, meta: meta, tier: tr, srv: srv, reg: reg, addr: ln.Addr().String()}
 }
 
 // createTopic creates a topic through metadata and waits for the cache.

@@ -1,0 +1,104 @@
+package ingest
+
+import (
+	"context"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/segment/kbatch"
+)
+
+// FuzzDispatch runs arbitrary bodies of every served key and version
+// through parsing, the handler (on a real node) and response encoding:
+// nothing may panic, and every request but acks=0 produce gets a response
+// that kmsg can encode and read back.
+func FuzzDispatch(f *testing.F) {
+	n := startNode(f, func(c *Config) { c.DefaultPartitions = 2 })
+	tp := n.createTopic("fuzz", 2)
+	for _, fr := range validFrames() {
+		key, v := int16(binary.BigEndian.Uint16(fr)), int16(binary.BigEndian.Uint16(fr[2:]))
+		if !isServed(key, v) {
+			continue
+		}
+		req, err := parseRequest(fr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(key, v, req.body.AppendTo(nil))
+	}
+	good := batch(f, "seed", 2, kbatch.BuildOptions{})
+	for _, req := range []kmsg.Request{
+		produceReq(9, 1, "fuzz", 1, good),
+		produceReq(3, -1, "fuzz", 0, good),
+		produceReq(7, 0, "fuzz", 0, good),
+		fetchReq(11, "fuzz", tp.ID, 0, 0, 10, 1),
+		fetchReq(13, "", tp.ID, 1, 0, 10, 1),
+		metadataReq(12, "fuzz", "auto"),
+		createReq(7, false, newTopic("made", 2, 1, "retention.ms", "1000")),
+	} {
+		f.Add(req.Key(), req.GetVersion(), req.AppendTo(nil))
+	}
+	f.Fuzz(func(t *testing.T, key, v int16, body []byte) {
+		if !isServed(key, v) {
+			return
+		}
+		frame := kmsg.NewRequestFormatter().AppendRequest(nil, &rawBody{key: key, version: v, body: body}, 1)[4:]
+		r, err := parseRequest(frame)
+		if err != nil {
+			return
+		}
+		r.arrived = time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		resp, later, err := n.srv.dispatch(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if later != nil {
+			resp = later(ctx)
+		}
+		if resp == nil {
+			if p, ok := r.body.(*kmsg.ProduceRequest); !ok || p.Acks != 0 {
+				t.Fatalf("%s v%d: no response", kmsg.NameForKey(key), v)
+			}
+			return
+		}
+		out := appendResponse(nil, r.corr, resp)
+		back := resp.RequestKind().ResponseKind()
+		back.SetVersion(v)
+		hdr := 8
+		if back.IsFlexible() && key != int16(kmsg.ApiVersions) {
+			hdr++
+		}
+		if err := back.ReadFrom(out[hdr:]); err != nil {
+			t.Fatalf("%s v%d: response does not read back: %v", kmsg.NameForKey(key), v, err)
+		}
+	})
+}
+
+// rawBody is a request whose body bytes are given as they are, so the
+// RequestFormatter frames arbitrary bodies with a real header.
+type rawBody struct {
+	key, version int16
+	body         []byte
+}
+
+func (r *rawBody) Key() int16               { return r.key }
+func (r *rawBody) MaxVersion() int16        { return kmsg.RequestForKey(r.key).MaxVersion() }
+func (r *rawBody) SetVersion(v int16)       { r.version = v }
+func (r *rawBody) GetVersion() int16        { return r.version }
+func (r *rawBody) AppendTo(b []byte) []byte { return append(b, r.body...) }
+func (r *rawBody) ReadFrom([]byte) error    { return nil }
+func (r *rawBody) ResponseKind() kmsg.Response {
+	resp := kmsg.ResponseForKey(r.key)
+	resp.SetVersion(r.version)
+	return resp
+}
+func (r *rawBody) IsFlexible() bool {
+	req := kmsg.RequestForKey(r.key)
+	req.SetVersion(r.version)
+	return req.IsFlexible()
+}

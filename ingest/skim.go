@@ -225,6 +225,22 @@ func skimWith(s *skimmer, req kmsg.Request) bool {
 		skimDeleteGroups(s, v)
 	case *kmsg.OffsetDeleteRequest:
 		skimOffsetDelete(s, v)
+	case *kmsg.DeleteRecordsRequest:
+		skimDeleteRecords(s, v)
+	case *kmsg.InitProducerIDRequest:
+		skimInitProducerID(s, v)
+	case *kmsg.OffsetForLeaderEpochRequest:
+		skimOffsetForLeaderEpoch(s, v)
+	case *kmsg.DescribeConfigsRequest:
+		skimDescribeConfigs(s, v)
+	case *kmsg.AlterConfigsRequest:
+		skimAlterConfigs(s, v, false)
+	case *kmsg.IncrementalAlterConfigsRequest:
+		skimAlterConfigs(s, v, true)
+	case *kmsg.CreatePartitionsRequest:
+		skimCreatePartitions(s, v)
+	case *kmsg.DescribeClusterRequest:
+		skimDescribeCluster(s, v)
 	default:
 		return false
 	}
@@ -573,4 +589,109 @@ func skimOffsetDelete(s *skimmer, _ int16) {
 		s.str(false)
 		s.array(func() { s.skip(4) })
 	})
+}
+
+// Other requests, skimmed so they can be served safely once they are.
+
+func skimDeleteRecords(s *skimmer, _ int16) {
+	s.array(func() {
+		s.str(false)
+		s.array(func() {
+			s.skip(4 + 8) // Partition, Offset
+			s.tags(nil)
+		})
+		s.tags(nil)
+	})
+	s.skip(4) // TimeoutMillis
+	s.tags(nil)
+}
+
+func skimInitProducerID(s *skimmer, v int16) {
+	s.str(true) // TransactionalID
+	s.skip(4)   // TransactionTimeoutMillis
+	if v >= 3 {
+		s.skip(8 + 2) // ProducerID, ProducerEpoch
+	}
+	s.tags(nil)
+}
+
+func skimOffsetForLeaderEpoch(s *skimmer, v int16) {
+	if v >= 3 {
+		s.skip(4) // ReplicaID
+	}
+	s.array(func() {
+		s.str(false)
+		s.array(func() {
+			n := 4 + 4 // Partition, LeaderEpoch
+			if v >= 2 {
+				n += 4 // CurrentLeaderEpoch
+			}
+			s.skip(n)
+			s.tags(nil)
+		})
+		s.tags(nil)
+	})
+	s.tags(nil)
+}
+
+func skimDescribeConfigs(s *skimmer, v int16) {
+	s.array(func() {
+		s.skip(1)    // ResourceType
+		s.str(false) // ResourceName
+		s.array(func() { s.str(false) })
+		s.tags(nil)
+	})
+	if v >= 1 {
+		s.skip(1) // IncludeSynonyms
+	}
+	if v >= 3 {
+		s.skip(1) // IncludeDocumentation
+	}
+	s.tags(nil)
+}
+
+// skimAlterConfigs covers AlterConfigs and IncrementalAlterConfigs, which
+// differ only in the operation byte of each config.
+func skimAlterConfigs(s *skimmer, _ int16, incremental bool) {
+	s.array(func() {
+		s.skip(1)    // ResourceType
+		s.str(false) // ResourceName
+		s.array(func() {
+			s.str(false) // Name
+			if incremental {
+				s.skip(1) // Op
+			}
+			s.str(true) // Value
+			s.tags(nil)
+		})
+		s.tags(nil)
+	})
+	s.skip(1) // ValidateOnly
+	s.tags(nil)
+}
+
+func skimCreatePartitions(s *skimmer, _ int16) {
+	s.array(func() {
+		s.str(false)
+		s.skip(4) // Count
+		s.array(func() {
+			s.array(func() { s.skip(4) })
+			s.tags(nil)
+		})
+		s.tags(nil)
+	})
+	s.skip(4 + 1) // TimeoutMillis, ValidateOnly
+	s.tags(nil)
+}
+
+func skimDescribeCluster(s *skimmer, v int16) {
+	n := 1 // IncludeClusterAuthorizedOperations
+	if v >= 1 {
+		n++ // EndpointType
+	}
+	if v >= 2 {
+		n++ // IncludeFencedBrokers
+	}
+	s.skip(n)
+	s.tags(nil)
 }

@@ -50,9 +50,6 @@ func (t *Tier) maintainPartitions(ctx context.Context) {
 		}
 		tc := parseTopicConfig(topic.Configs)
 		now := time.Now()
-		if err := p.applyRetention(ctx, tc, now); err != nil && !errors.Is(err, ErrNotLeader) && ctx.Err() == nil {
-			t.logger.Warn("retention failed", "topic", p.tp.Topic, "partition", p.tp.Partition, "err", err)
-		}
 		// Several rolls in a row when a backlog built up, but bounded.
 		for i := 0; i < 4; i++ {
 			rolled, err := p.roll(ctx, tc, now)
@@ -65,6 +62,11 @@ func (t *Tier) maintainPartitions(ctx context.Context) {
 			if !rolled {
 				break
 			}
+		}
+		// Retention after rolling: it deletes whole index entries, and rolled
+		// entries are about segment.bytes, as Kafka's segments are.
+		if err := p.applyRetention(ctx, tc, now); err != nil && !errors.Is(err, ErrNotLeader) && ctx.Err() == nil {
+			t.logger.Warn("retention failed", "topic", p.tp.Topic, "partition", p.tp.Partition, "err", err)
 		}
 	}
 }

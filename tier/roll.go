@@ -24,8 +24,9 @@ const (
 	defaultRetentionBytes = -1
 	// rollBlockBytes is the target size of a block in a rolled segment.
 	rollBlockBytes = 1 << 20
-	// rollChunkBytes is the target size of one index entry's run in a
-	// segment object: the unit of a cold read.
+	// rollChunkBytes is the largest target size of one index entry's run in
+	// a segment object: the unit of a cold read and of retention (smaller
+	// when segment.bytes is).
 	rollChunkBytes = 4 << 20
 	// maxRollChunks bounds one roll's index replacement to one transaction.
 	maxRollChunks = 60
@@ -135,6 +136,14 @@ func (p *Partition) roll(ctx context.Context, tc topicConfig, now time.Time) (bo
 		return false, nil
 	}
 	from, to := cand[0].BaseOffset, cand[len(cand)-1].LastOffset
+	// An index entry is the unit retention deletes, so like a Kafka segment
+	// it holds about segment.bytes; but one roll must fit one transaction.
+	var inSize int64
+	for _, e := range cand {
+		inSize += e.Size
+	}
+	chunk := max(min(int64(rollChunkBytes), tc.segmentBytes), inSize/(maxRollChunks-4), 1024)
+	blockTarget := int(min(int64(rollBlockBytes), chunk))
 
 	var blocks [][]byte
 	var buf []byte
@@ -165,7 +174,7 @@ func (p *Partition) roll(ctx context.Context, tc topicConfig, now time.Time) (bo
 			meta.MaxTimestamp = max(meta.MaxTimestamp, h.MaxTimestamp)
 			meta.BatchCount++
 			buf = append(buf, b...)
-			if len(buf) >= rollBlockBytes {
+			if len(buf) >= blockTarget {
 				seal()
 			}
 			return nil
@@ -191,7 +200,7 @@ func (p *Partition) roll(ctx context.Context, tc topicConfig, now time.Time) (bo
 	var entries []metadata.IndexEntry
 	for _, ref := range r.Blocks() {
 		n := len(entries)
-		if n > 0 && entries[n-1].Size+ref.Size <= rollChunkBytes {
+		if n > 0 && entries[n-1].Size+ref.Size <= chunk {
 			e := &entries[n-1]
 			e.LastOffset = ref.LastOffset
 			e.MaxTimestamp = max(e.MaxTimestamp, ref.MaxTimestamp)
@@ -203,6 +212,9 @@ func (p *Partition) roll(ctx context.Context, tc topicConfig, now time.Time) (bo
 			BaseOffset: ref.BaseOffset, LastOffset: ref.LastOffset, MaxTimestamp: ref.MaxTimestamp,
 			Object: key, Position: ref.Pos, Size: ref.Size, Records: ref.LastOffset - ref.BaseOffset + 1,
 		})
+	}
+	if len(entries) > maxRollChunks {
+		return false, fmt.Errorf("%w: roll %s/%d: %d index entries do not fit one transaction", ErrStorage, p.tp.Topic, p.tp.Partition, len(entries))
 	}
 	if len(entries) == 0 || entries[0].BaseOffset != from || entries[len(entries)-1].LastOffset != to {
 		return false, fmt.Errorf("%w: roll %s/%d: rewritten data does not cover [%d, %d]", ErrStorage, p.tp.Topic, p.tp.Partition, from, to)
@@ -256,7 +268,9 @@ func (p *Partition) applyRetention(ctx context.Context, tc topicConfig, now time
 			break
 		}
 		expired := tc.retentionMs >= 0 && e.MaxTimestamp < now.Add(-tc.retentionMs).UnixMilli()
-		oversize := tc.retentionBytes >= 0 && total > tc.retentionBytes
+		// As Kafka does: drop a unit only if what remains still holds at
+		// least retention.bytes.
+		oversize := tc.retentionBytes >= 0 && total-e.Size >= tc.retentionBytes
 		if !expired && !oversize {
 			break
 		}

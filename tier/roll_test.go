@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/segment/kbatch"
 	"github.com/strata-io/strata/tier/objstore"
 )
 
@@ -195,5 +196,50 @@ func TestColdReadsShareOneGet(t *testing.T) {
 	wg.Wait()
 	if gets := testutil.ToFloat64(tr2.metrics.objectGets); gets != 1 {
 		t.Fatalf("8 concurrent and repeated cold reads of one run made %v GETs, want 1", gets)
+	}
+}
+
+func TestRetentionKeepsAboutRetentionBytes(t *testing.T) {
+	e := newEnvConfigs(t, 1, map[string]string{"retention.bytes": "200000", "segment.bytes": "100000"})
+	tr := e.tier(Config{MaintenanceInterval: 10 * time.Millisecond})
+	p := e.partition(tr, 0)
+	ctx := context.Background()
+	// 20 batches of 100 incompressible 400-byte records, all in one flush.
+	unblock := e.bucket.block()
+	var waits []func(context.Context) error
+	rng := uint64(1)
+	for i := 0; i < 20; i++ {
+		recs := make([]kbatch.Record, 100)
+		for j := range recs {
+			v := make([]byte, 400)
+			for k := range v {
+				rng = rng*6364136223846793005 + 1442695040888963407
+				v[k] = byte(rng >> 56)
+			}
+			recs[j] = kbatch.Record{Timestamp: time.Now().UnixMilli(), Value: v}
+		}
+		b, err := kbatch.Build(recs, kbatch.BuildOptions{Codec: kbatch.None, ProducerID: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs, _ := kbatch.Validate(b)
+		_, wait, err := p.Append(ctx, b, hs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, wait)
+	}
+	unblock()
+	for _, w := range waits {
+		if err := w(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return p.LogStartOffset() > 0 })
+	time.Sleep(100 * time.Millisecond) // let retention settle
+	kept := p.HighWatermark() - p.LogStartOffset()
+	// About 200 kB of 400-byte records is about 500; entries are ~100 kB.
+	if kept < 250 || kept > 1000 {
+		t.Fatalf("retention kept %d of 2000 records (log start %d); want about 500", kept, p.LogStartOffset())
 	}
 }

@@ -58,6 +58,26 @@ func (s *Server) dispatch(ctx context.Context, r *request) (kmsg.Response, func(
 		return nil, s.handleListGroups(body), nil
 	case *kmsg.DeleteGroupsRequest:
 		return nil, s.handleDeleteGroups(body), nil
+	// Admin and producer requests: answered in request order on the
+	// reader, as CreateTopics is.
+	case *kmsg.DeleteRecordsRequest:
+		return s.handleDeleteRecords(ctx, body), nil, nil
+	case *kmsg.InitProducerIDRequest:
+		return s.handleInitProducerID(ctx, body), nil, nil
+	case *kmsg.OffsetForLeaderEpochRequest:
+		return s.handleOffsetForLeaderEpoch(ctx, body), nil, nil
+	case *kmsg.DescribeConfigsRequest:
+		return s.handleDescribeConfigs(body), nil, nil
+	case *kmsg.AlterConfigsRequest:
+		return s.handleAlterConfigs(ctx, body), nil, nil
+	case *kmsg.CreatePartitionsRequest:
+		return s.handleCreatePartitions(ctx, body), nil, nil
+	case *kmsg.IncrementalAlterConfigsRequest:
+		return s.handleIncrementalAlterConfigs(ctx, body), nil, nil
+	case *kmsg.DescribeClusterRequest:
+		return s.handleDescribeCluster(body), nil, nil
+	case *kmsg.DescribeProducersRequest:
+		return s.handleDescribeProducers(ctx, body), nil, nil
 	}
 	return nil, nil, fmt.Errorf("ingest: no handler for %s v%d", kmsg.NameForKey(r.key), r.version)
 }

@@ -62,6 +62,8 @@ type Server struct {
 	// groups coordinates every consumer group; made by NewServer,
 	// closed by Close.
 	groups *group.Coordinator
+	// pids hands out producer ids for InitProducerId.
+	pids producerIDPool
 
 	// ctx is the parent of every connection's context; cancel is called
 	// when Close stops waiting for in-flight requests.

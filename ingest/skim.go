@@ -241,6 +241,8 @@ func skimWith(s *skimmer, req kmsg.Request) bool {
 		skimCreatePartitions(s, v)
 	case *kmsg.DescribeClusterRequest:
 		skimDescribeCluster(s, v)
+	case *kmsg.DescribeProducersRequest:
+		skimDescribeProducers(s, v)
 	default:
 		return false
 	}
@@ -693,5 +695,14 @@ func skimDescribeCluster(s *skimmer, v int16) {
 		n++ // IncludeFencedBrokers
 	}
 	s.skip(n)
+	s.tags(nil)
+}
+
+func skimDescribeProducers(s *skimmer, _ int16) {
+	s.array(func() {
+		s.str(false)
+		s.array(func() { s.skip(4) })
+		s.tags(nil)
+	})
 	s.tags(nil)
 }

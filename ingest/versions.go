@@ -43,6 +43,18 @@ var served = map[int16]versionRange{
 	int16(kmsg.ListGroups):      {advertisedMin: 0, min: 0, max: 5},
 	int16(kmsg.DeleteGroups):    {advertisedMin: 0, min: 0, max: 2},
 	int16(kmsg.OffsetDelete):    {advertisedMin: 0, min: 0, max: 0},
+
+	// Admin and producer requests, served from v0 where kmsg knows it:
+	// kafkajs and older sarama settings send the low, non-flexible ones.
+	int16(kmsg.DeleteRecords):           {advertisedMin: 0, min: 0, max: 2},
+	int16(kmsg.InitProducerID):          {advertisedMin: 0, min: 0, max: 5},
+	int16(kmsg.OffsetForLeaderEpoch):    {advertisedMin: 0, min: 0, max: 4},
+	int16(kmsg.DescribeConfigs):         {advertisedMin: 0, min: 0, max: 4},
+	int16(kmsg.AlterConfigs):            {advertisedMin: 0, min: 0, max: 2},
+	int16(kmsg.CreatePartitions):        {advertisedMin: 0, min: 0, max: 3},
+	int16(kmsg.IncrementalAlterConfigs): {advertisedMin: 0, min: 0, max: 1},
+	int16(kmsg.DescribeCluster):         {advertisedMin: 0, min: 0, max: 2},
+	int16(kmsg.DescribeProducers):       {advertisedMin: 0, min: 0, max: 0},
 }
 
 // isServed reports whether we parse and answer version v of key.

@@ -245,3 +245,57 @@ func inflight(s *Server) int {
 	}
 	return total
 }
+
+// TestMetrics checks the server's series move with traffic.
+func TestMetrics(t *testing.T) {
+	n := startNode(t, nil)
+	tp := n.createTopic("metered", 1)
+	c := n.dial()
+	roundTrip[*kmsg.ProduceResponse](c, produceReq(9, -1, "metered", 0, batch(t, "m", 4, kbatch.BuildOptions{})))
+	fetched := roundTrip[*kmsg.FetchResponse](c, fetchReq(12, "metered", tp.ID, 0, 0, 100, 1))
+	fetchedBytes := len(fetched.Topics[0].Partitions[0].RecordBatches)
+
+	values := func() map[string]float64 {
+		mfs, err := n.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				name := mf.GetName()
+				for _, l := range m.GetLabel() {
+					name += "/" + l.GetValue()
+				}
+				switch {
+				case m.Counter != nil:
+					out[name] = m.Counter.GetValue()
+				case m.Gauge != nil:
+					out[name] = m.Gauge.GetValue()
+				case m.Histogram != nil:
+					out[name] = float64(m.Histogram.GetSampleCount())
+				}
+			}
+		}
+		return out
+	}
+	// The fetch's duration is observed after its response is written, so
+	// poll rather than race it.
+	waitFor(t, func() bool { return values()["strata_kafka_request_duration_seconds/Fetch"] == 1 })
+	v := values()
+	for name, want := range map[string]float64{
+		"strata_kafka_requests_total/Produce":           1,
+		"strata_kafka_requests_total/Fetch":             1,
+		"strata_kafka_request_duration_seconds/Produce": 1,
+		"strata_kafka_connections":                      1,
+		"strata_produce_records_total":                  4,
+		"strata_fetch_bytes_total":                      float64(fetchedBytes),
+	} {
+		if v[name] != want {
+			t.Errorf("%s = %v, want %v", name, v[name], want)
+		}
+	}
+	if v["strata_kafka_bytes_in_total"] <= 0 || v["strata_kafka_bytes_out_total"] <= float64(fetchedBytes) {
+		t.Errorf("bytes in %v, out %v", v["strata_kafka_bytes_in_total"], v["strata_kafka_bytes_out_total"])
+	}
+}

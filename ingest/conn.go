@@ -53,15 +53,29 @@ func readFrame(r io.Reader, max int32) ([]byte, error) {
 	if size < 0 || size > max {
 		return nil, fmt.Errorf("%w: %d bytes (max %d)", errFrameSize, size, max)
 	}
-	frame := make([]byte, size)
-	if _, err := io.ReadFull(r, frame); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	// Grow the buffer as bytes arrive rather than trusting the size: a
+	// client announcing MaxRequestBytes and sending nothing must not cost
+	// that much memory per connection.
+	frame := make([]byte, 0, min(int(size), frameChunk))
+	for len(frame) < int(size) {
+		if len(frame) == cap(frame) {
+			frame = append(frame, make([]byte, min(int(size), 2*cap(frame))-len(frame))...)[:len(frame)]
 		}
-		return nil, err
+		n, err := io.ReadFull(r, frame[len(frame):cap(frame)])
+		frame = frame[:len(frame)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	return frame, nil
 }
+
+// frameChunk is the first allocation for a request frame; larger frames
+// double it as their bytes arrive.
+const frameChunk = 256 << 10
 
 // parseRequest parses a request header (v1, or v2 when the version is
 // flexible) and, for a key and version we serve, the body with kmsg. The

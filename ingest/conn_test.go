@@ -122,6 +122,22 @@ func TestReadFrame(t *testing.T) {
 			}
 		})
 	}
+
+	// Frames larger than the first chunk are read whole, byte for byte,
+	// and one cut short is an error.
+	for _, size := range []int{frameChunk - 1, frameChunk, frameChunk + 1, 3*frameChunk + 17} {
+		body := make([]byte, size)
+		for i := range body {
+			body[i] = byte(i * 7)
+		}
+		got, err := readFrame(bytes.NewReader(frame(int32(size), body)), 1<<30)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("size %d: err %v, equal %v", size, err, bytes.Equal(got, body))
+		}
+		if _, err := readFrame(bytes.NewReader(frame(int32(size), body[:size-1])), 1<<30); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("size %d cut short: err %v", size, err)
+		}
+	}
 }
 
 // FuzzReadRequest feeds arbitrary bytes to the framing and header parser:

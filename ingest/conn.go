@@ -61,7 +61,7 @@ func readFrame(r io.Reader, max int32) ([]byte, error) {
 		if len(frame) == cap(frame) {
 			frame = append(frame, make([]byte, min(int(size), 2*cap(frame))-len(frame))...)[:len(frame)]
 		}
-		n, err := io.ReadFull(r, frame[len(frame):cap(frame)])
+		n, err := io.ReadFull(r, frame[len(frame):min(cap(frame), int(size))])
 		frame = frame[:len(frame)+n]
 		if err != nil {
 			if errors.Is(err, io.EOF) {

@@ -59,6 +59,11 @@ func (p *producerIDPool) take(ctx context.Context, meta *metadata.Store) (int64,
 			return -1, err
 		}
 		p.next, p.end = first, first+producerIDBlock
+		if p.next == 0 {
+			// Kafka hands out 0, but zero reads as "unset" in too many
+			// places (kbatch.BuildOptions among them) to be worth it.
+			p.next = 1
+		}
 	}
 	id := p.next
 	p.next++

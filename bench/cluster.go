@@ -57,7 +57,7 @@ type Cluster struct {
 // StartCluster starts etcd (and MinIO for StoreMinIO). With MinIO it sets
 // AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in this process's environment,
 // because nodes take S3 credentials only from there.
-func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error) {
+func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("bench: cluster needs a Dir")
 	}
@@ -69,7 +69,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	cfg.Dir = dir
-	c = &Cluster{cfg: cfg}
+	c := &Cluster{cfg: cfg}
 	defer func() {
 		if err != nil {
 			c.Close()

@@ -39,7 +39,7 @@ func (r *Result) Markdown() string {
 	row("cold GETs (object store) / per GB read", fmt.Sprintf("%.0f / %.1f", r.Cold.StoreGets, r.Cold.GetsPerGB))
 	row("cold ranged GETs for reads / avg size", fmt.Sprintf("%.0f / %.2f MB", r.Cold.ColdGets, r.Cold.AvgGetBytes/1e6))
 	row("flush PUTs / per GB ingested", fmt.Sprintf("%.0f / %.1f (avg object %.2f MB)", r.Cost.Flushes, r.Cost.FlushPutsPerGB, safeDiv(r.Cost.FlushPutBytes, r.Cost.Flushes)/1e6))
-	row("all PUTs incl. rolls / per GB ingested", fmt.Sprintf("%.0f / %.1f (%.0f rolls)", r.Cost.StorePuts, r.Cost.StorePutsPerGB, r.Cost.Rolls))
+	row("all PUTs incl. rolls (both nodes) / per GB ingested", fmt.Sprintf("%.0f / %.1f (%.0f rolls)", r.Cost.StorePuts, r.Cost.StorePutsPerGB, r.Cost.Rolls))
 	row("etcd index keys after produce / at end", fmt.Sprintf("%d / %d", r.Cost.KeysAfterProduce.Index, r.Cost.KeysAtEnd.Index))
 	row("etcd index keys per GB retained (end)", fmt.Sprintf("%.1f (%d keys in all, index values %.1f KB)",
 		r.Cost.IndexKeysPerGB, r.Cost.KeysAtEnd.Total, float64(r.Cost.KeysAtEnd.IndexValueBytes)/1e3))

@@ -161,11 +161,13 @@ type CostResult struct {
 	FlushPutBytes float64 `json:"flush_put_bytes"`
 	// FlushPutsPerGB is Flushes per GB ingested: one PUT per flush.
 	FlushPutsPerGB float64 `json:"flush_puts_per_gb"`
-	// StorePuts is every PUT of the producing node by the time it closed
-	// (flushes and the roller's segment objects), StorePutsPerGB per GB.
+	// StorePuts is every PUT of both nodes up to the end of the cold
+	// consume (flushes and the roller's segment objects: the cold node
+	// leads the partitions then, so it rolls what node 0 had not),
+	// StorePutsPerGB per GB ingested.
 	StorePuts      float64 `json:"store_puts"`
 	StorePutsPerGB float64 `json:"store_puts_per_gb"`
-	// Rolls is strata_rolls_total on the producing node.
+	// Rolls is strata_rolls_total of both nodes over the same span.
 	Rolls float64 `json:"rolls"`
 	// KeysAfterProduce and KeysAtEnd count etcd keys right after the
 	// produce and at the end of the run (after the roller had its chance).
@@ -292,7 +294,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Hot.ObjectReadBytes = m.Sum("strata_tier_read_bytes_total", "source", "object") - before.Sum("strata_tier_read_bytes_total", "source", "object")
 	progress("hot consume: %.0f records/s, %.1f MB/s", res.Hot.RecordsPerSec, res.Hot.MBPerSec)
 	res.Cost.StorePuts = m.Sum("strata_objstore_requests_total", "op", "put", "result", "ok")
-	res.Cost.StorePutsPerGB = perGB(res.Cost.StorePuts, gb)
 	res.Cost.Rolls = m.Sum("strata_rolls_total")
 
 	// c. A second node with an empty disk reads it all from the object
@@ -319,6 +320,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Cold.ColdGetBytes = m.Sum("strata_cold_get_bytes_total")
 	res.Cold.StoreGets = m.Sum("strata_objstore_requests_total", "op", "get") + m.Sum("strata_objstore_requests_total", "op", "get_range")
 	res.Cold.GetsPerGB = perGB(res.Cold.StoreGets, float64(res.Cold.Bytes)/1e9)
+	res.Cost.StorePuts += m.Sum("strata_objstore_requests_total", "op", "put", "result", "ok")
+	res.Cost.StorePutsPerGB = perGB(res.Cost.StorePuts, gb)
+	res.Cost.Rolls += m.Sum("strata_rolls_total")
 	if res.Cold.ColdGets > 0 {
 		res.Cold.AvgGetBytes = res.Cold.ColdGetBytes / res.Cold.ColdGets
 	}

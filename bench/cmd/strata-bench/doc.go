@@ -5,7 +5,7 @@
 //	go run ./bench/cmd/strata-bench [-store fs|minio] [-records N] [-size 1024]
 //	    [-partitions 6] [-producers 4] [-paced-rate 5000] [-paced-records N]
 //	    [-timeout 5m] [-flush-interval 25ms]
-//	    [-flush-bytes 8388608] [-dir DIR] [-json] [-v]
+//	    [-flush-bytes 8388608] [-dir DIR] [-json] [-json-file FILE] [-v]
 //
 // It exits 1 when a consume pass did not see every acknowledged record
 // exactly once, and 2 on any other failure. It must never report a number

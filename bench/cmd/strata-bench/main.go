@@ -36,6 +36,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Dir, "dir", "", "data dir for etcd, the object store and nodes; must be empty (default: a temp dir, removed)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the record bytes (0: time-based)")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of Markdown")
+	jsonFile := fs.String("json-file", "", "also write the result as JSON to this file")
 	verbose := fs.Bool("v", false, "log node output (warnings and up) to stderr")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -59,13 +60,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
+	js, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		fmt.Fprintf(stderr, "strata-bench: %v\n", err)
+		return 2
+	}
+	js = append(js, '\n')
+	if *jsonFile != "" {
+		if err := os.WriteFile(*jsonFile, js, 0o644); err != nil {
 			fmt.Fprintf(stderr, "strata-bench: %v\n", err)
 			return 2
 		}
+	}
+	if *asJSON {
+		stdout.Write(js)
 		return 0
 	}
 	fmt.Fprint(stdout, res.Markdown())

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,7 +25,7 @@ func TestRun(t *testing.T) {
 		err  string // required in stderr
 	}{
 		{"json", []string{"-records", "500", "-size", "64", "-partitions", "2", "-producers", "1", "-paced-records", "-1", "-json"}, 0, `"verified": true`, "cold consume"},
-		{"markdown", []string{"-records", "300", "-size", "64", "-paced-records", "50", "-paced-rate", "500", "-paced-warmup", "10ms", "-dir", t.TempDir()}, 0, "| verified | yes", ""},
+		{"markdown", []string{"-records", "300", "-size", "64", "-paced-records", "50", "-paced-rate", "500", "-paced-warmup", "10ms", "-dir", t.TempDir(), "-json-file", filepath.Join(t.TempDir(), "r.json")}, 0, "| verified | yes", ""},
 		{"bad store", []string{"-store", "s4", "-records", "10"}, 2, "", "unknown store"},
 		{"bad size", []string{"-size", "4", "-records", "10"}, 2, "", "record size"},
 		{"bad flag", []string{"-nope"}, 2, "", "flag provided but not defined"},

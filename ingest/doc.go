@@ -7,7 +7,9 @@
 //     Config.MaxInFlightPerConn requests while keeping responses in order;
 //   - the request header and framing (a 4-byte size, then a v1 or v2 request
 //     header) — bodies are decoded and responses encoded only with
-//     github.com/twmb/franz-go/pkg/kmsg;
+//     github.com/twmb/franz-go/pkg/kmsg, after skim.go has checked a body's
+//     lengths, counts and tagged fields (kmsg can spin for minutes on a
+//     forged tag count, and allocates arrays at the length claimed);
 //   - the table of API versions served (versions.go), the single source for
 //     both the ApiVersions answer and for rejecting requests;
 //   - the mapping from Strata's internal errors to Kafka error codes

@@ -25,24 +25,28 @@ import (
 
 // Config is a node's whole configuration. DefaultConfig gives laptop defaults.
 type Config struct {
-	DataDir           string        // default ./strata-data
-	KafkaAddr         string        // listen address, default 127.0.0.1:9092 (port 0 picks one)
-	AdvertisedAddr    string        // host:port clients are told; default = the bound KafkaAddr
-	HTTPAddr          string        // /metrics, /healthz, /readyz; default 127.0.0.1:9644; "" disables
-	NodeID            int32         // default 0
-	Cluster           string        // etcd key prefix, default "strata"
-	EtcdEndpoints     []string      // empty = start the embedded etcd under DataDir/etcd
-	ObjectStore       string        // URL; empty = file://<DataDir>/objects
-	CreateBucket      bool          // create a missing S3 bucket
-	FlushInterval     time.Duration // default 25ms
-	FlushBytes        int           // default 8 MiB
-	MaxBufferedBytes  int64         // unflushed bytes before producers wait; default 256 MiB
-	HotTierBytes      int64         // local segment bytes kept per partition; default 256 MiB
-	CacheBytes        int64         // local disk budget for cold reads; default 1 GiB
-	SweepGrace        time.Duration // unreferenced objects older than this are deleted; default 10m
-	MaxRequestBytes   int32         // default 100 MiB
-	AutoCreateTopics  bool          // default true
-	DefaultPartitions int32         // default 1
+	DataDir          string        // default ./strata-data
+	KafkaAddr        string        // listen address, default 127.0.0.1:9092 (port 0 picks one)
+	AdvertisedAddr   string        // host:port clients are told; default = the bound KafkaAddr
+	HTTPAddr         string        // /metrics, /healthz, /readyz; default 127.0.0.1:9644; "" disables
+	NodeID           int32         // default 0
+	Cluster          string        // etcd key prefix, default "strata"
+	EtcdEndpoints    []string      // empty = start the embedded etcd under DataDir/etcd
+	ObjectStore      string        // URL; empty = file://<DataDir>/objects
+	CreateBucket     bool          // create a missing S3 bucket
+	FlushInterval    time.Duration // default 25ms
+	FlushBytes       int           // default 8 MiB
+	MaxBufferedBytes int64         // unflushed bytes before producers wait; default 256 MiB
+	HotTierBytes     int64         // local segment bytes kept per partition; default 256 MiB
+	CacheBytes       int64         // local disk budget for cold reads; default 1 GiB
+	SweepGrace       time.Duration // unreferenced objects older than this are deleted; default 10m
+	SweepInterval    time.Duration // how often to look for unreferenced objects; default 1m
+	// MaintenanceInterval is how often partitions are checked for rolling
+	// and retention; default 2s.
+	MaintenanceInterval time.Duration
+	MaxRequestBytes     int32 // default 100 MiB
+	AutoCreateTopics    bool  // default true
+	DefaultPartitions   int32 // default 1
 }
 
 // DefaultConfig returns the laptop defaults.
@@ -149,14 +153,16 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (n *Node, err e
 	n.bucket = objstore.Instrument(bucket, reg, "primary")
 
 	n.tier, err = tier.New(tier.Config{
-		DataDir:          dataDir,
-		NodeID:           cfg.NodeID,
-		FlushInterval:    cfg.FlushInterval,
-		FlushBytes:       cfg.FlushBytes,
-		MaxBufferedBytes: cfg.MaxBufferedBytes,
-		HotTierBytes:     cfg.HotTierBytes,
-		CacheBytes:       cfg.CacheBytes,
-		SweepGrace:       cfg.SweepGrace,
+		DataDir:             dataDir,
+		NodeID:              cfg.NodeID,
+		FlushInterval:       cfg.FlushInterval,
+		FlushBytes:          cfg.FlushBytes,
+		MaxBufferedBytes:    cfg.MaxBufferedBytes,
+		HotTierBytes:        cfg.HotTierBytes,
+		CacheBytes:          cfg.CacheBytes,
+		SweepGrace:          cfg.SweepGrace,
+		SweepInterval:       cfg.SweepInterval,
+		MaintenanceInterval: cfg.MaintenanceInterval,
 	}, n.bucket, n.meta, logger, reg)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)

@@ -3,7 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,16 +16,21 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/strata-io/strata/cmd/node"
 )
 
 // testTimeout bounds every single client operation sequence in a test. It is
 // generous because the machine is shared and small; a healthy run takes a
 // fraction of it.
 const testTimeout = 2 * time.Minute
+
+// stallTimeout is how long a reader waits for the next record before it
+// declares the node stuck.
+const stallTimeout = 30 * time.Second
 
 // setupHint is appended to every "tool missing" failure: the tools come from
 // the CI setup script, never from the test.
@@ -43,39 +50,44 @@ func withPartitions(n int32) brokerOpt {
 	return func(c *brokerConfig) { c.Partitions = n }
 }
 
-// startBroker starts a full in-process Strata node (embedded etcd and a
-// local-filesystem object store under a fresh data dir, auto-created topics)
-// for one test and returns its Kafka address. The node is closed when the
-// test ends; its log is printed only when the test failed.
-//
-// STRATA_E2E_BROKER=kfake runs the same test against franz-go's kfake
-// instead: a reference broker that tells a wrong test apart from a wrong
-// node. It is never the default.
+// startBroker starts a full in-process Strata node through cmd/node, the
+// same wiring `strata serve` uses (embedded etcd and a local-filesystem
+// object store under a fresh data dir, auto-created topics), for one test and
+// returns its Kafka address. The node is closed when the test ends; its log
+// is printed only when the test failed.
 func startBroker(t *testing.T, opts ...brokerOpt) string {
 	t.Helper()
-	cfg := brokerConfig{Partitions: 1}
+	bc := brokerConfig{Partitions: 1}
 	for _, o := range opts {
-		o(&cfg)
+		o(&bc)
 	}
-	if os.Getenv("STRATA_E2E_BROKER") == "kfake" {
-		return startKfake(t, cfg)
-	}
-	return startNode(t, cfg)
-}
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.KafkaAddr = "127.0.0.1:0"
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.FlushInterval = 10 * time.Millisecond
+	cfg.AutoCreateTopics = true
+	cfg.DefaultPartitions = bc.Partitions
 
-// startKfake is startBroker's reference-broker variant.
-func startKfake(t *testing.T, cfg brokerConfig) string {
-	t.Helper()
-	c, err := kfake.NewCluster(
-		kfake.NumBrokers(1),
-		kfake.AllowAutoTopicCreation(),
-		kfake.DefaultNumPartitions(int(cfg.Partitions)),
-	)
+	logs := &tailBuffer{max: 256 << 10}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	n, err := node.Start(ctx, cfg, logger)
 	if err != nil {
-		t.Fatalf("start kfake: %v", err)
+		t.Fatalf("start node: %v\nnode log:\n%s", err, logs.String())
 	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()[0]
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.Close(ctx); err != nil {
+			t.Errorf("close node: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("node log (tail):\n%s", logs.String())
+		}
+	})
+	return n.KafkaAddr()
 }
 
 // tailBuffer is a concurrency-safe writer that keeps the last max bytes. The
@@ -226,8 +238,9 @@ func produceAll(t *testing.T, ctx context.Context, cl *kgo.Client, topic string,
 }
 
 // consumeN reads topic from the start of every partition with a fresh kgo
-// client until it has want records or ctx ends, then fails the test if it
-// got fewer.
+// client until it has want records, failing the test if ctx ends first or
+// if no record arrives for stallTimeout (so a node that stopped serving
+// fails in seconds, not at the test deadline).
 func consumeN(t *testing.T, ctx context.Context, addr, topic string, want int, opts ...kgo.Opt) []rec {
 	t.Helper()
 	cl := newClient(t, addr, append([]kgo.Opt{
@@ -237,15 +250,28 @@ func consumeN(t *testing.T, ctx context.Context, addr, topic string, want int, o
 	}, opts...)...)
 	defer cl.Close()
 	var got []rec
+	progress := time.Now()
 	for len(got) < want {
-		fs := cl.PollFetches(ctx)
+		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pollCtx)
+		cancel()
 		if ctx.Err() != nil {
 			t.Fatalf("consume %s: got %d of %d records before the deadline", topic, len(got), want)
 		}
 		for _, fe := range fs.Errors() {
+			if pollCtx.Err() != nil && errors.Is(fe.Err, pollCtx.Err()) {
+				continue // this poll's own timeout
+			}
 			t.Fatalf("consume %s: fetch error on partition %d: %v", fe.Topic, fe.Partition, fe.Err)
 		}
+		before := len(got)
 		fs.EachRecord(func(r *kgo.Record) { got = append(got, fromKgo(r)) })
+		switch {
+		case len(got) > before:
+			progress = time.Now()
+		case time.Since(progress) > stallTimeout:
+			t.Fatalf("consume %s: got %d of %d records, then nothing for %v", topic, len(got), want, stallTimeout)
+		}
 	}
 	return got
 }

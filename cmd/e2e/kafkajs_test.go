@@ -34,9 +34,10 @@ type kafkajsResult struct {
 // decoding, and reads it once more with franz-go: the same records, once
 // each, in order, for both readers.
 //
-// kafkajs consumes only through consumer groups, which Strata does not serve
-// yet; produce_fetch.js says how it reads without one.
-// TODO(groups): switch the read half to kafkajs's consumer.run().
+// kafkajs consumes only through consumer groups; those are covered by
+// TestGroupKafkajs. This test reads without a group (produce_fetch.js says
+// how) so that a fetch or decoding fault shows up here on its own, not
+// tangled with group rebalancing.
 func TestKafkajs(t *testing.T) {
 	nodeBin := requireTool(t, "node")
 	env := []string{"NODE_PATH=" + nodePath(t), "KAFKAJS_NO_PARTITIONER_WARNING=1"}

@@ -26,7 +26,14 @@ func TestSarama(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sarama producer: %v", err)
 	}
-	defer prod.Close()
+	// Closing a sarama producer twice panics: close it once, here or on an
+	// early failure.
+	prodOpen := true
+	t.Cleanup(func() {
+		if prodOpen {
+			prod.Close()
+		}
+	})
 	msgs := make([]*sarama.ProducerMessage, n)
 	for i := range msgs {
 		msgs[i] = &sarama.ProducerMessage{
@@ -48,6 +55,7 @@ func TestSarama(t *testing.T) {
 			[]byte(fmt.Sprintf("sarama-value-%05d", i)), m.Headers)
 	}
 	checkDense(t, acked)
+	prodOpen = false
 	if err := prod.Close(); err != nil {
 		t.Errorf("close sarama producer: %v", err)
 	}

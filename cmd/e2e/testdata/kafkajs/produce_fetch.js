@@ -11,9 +11,8 @@
 //
 // The read half uses kafkajs's cluster and broker objects (the code its
 // consumer runs for every fetch: request encoding, record batch and
-// decompression decoding) without a consumer group.
-// TODO(groups): once Strata serves consumer groups, read with
-// kafka.consumer({groupId}).run() as a kafkajs user would.
+// decompression decoding) without a consumer group, so a fetch fault is not
+// tangled with group rebalancing; group_consume.js covers consumer.run().
 'use strict'
 
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs')

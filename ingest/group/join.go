@@ -176,13 +176,16 @@ func (g *group) joinLocked(cl Client, req *kmsg.JoinGroupRequest, session, rebal
 
 // replaceStaticLocked handles a static member joining without a member id
 // while its instance id maps to old: the new member id takes old's place
-// and assignment, old's waiting requests are fenced. A stable group whose
-// member comes back with unchanged metadata does not rebalance (a restart
-// of a static member costs no rebalance); anything else does.
+// and assignment, old's waiting requests are fenced. In a stable group this
+// costs no rebalance (the point of static membership: a restart keeps the
+// partitions) unless the member's new protocols change the protocol the
+// group would select. As in Kafka, the metadata bytes are not compared:
+// clients put their generation (KIP-792) or owned partitions (cooperative
+// protocols) in them, so they differ on every restart. The new metadata is
+// kept and reaches the leader at the next rebalance.
 func (g *group) replaceStaticLocked(old *member, newID string, cl Client, req *kmsg.JoinGroupRequest, session, rebalance time.Duration) (chan *kmsg.JoinGroupResponse, *kmsg.JoinGroupResponse) {
 	oldID := old.id
 	previousLeader := g.leader
-	unchanged := old.matches(req.Protocols)
 
 	g.joinErrorLocked(old, kerr.FencedInstanceID.Code)
 	g.syncErrorLocked(old, kerr.FencedInstanceID.Code)
@@ -201,6 +204,7 @@ func (g *group) replaceStaticLocked(old *member, newID string, cl Client, req *k
 	old.sessionTimeout, old.rebalanceTimeout = session, rebalance
 	old.protocolType, old.protocols = req.ProtocolType, req.Protocols
 	g.touchLocked(old)
+	unchanged := g.selectProtocolLocked() == g.protocol
 	g.c.log.Info("group: static member replaced", "group", g.name, "instance", *req.InstanceID,
 		"old", oldID, "new", newID, "state", g.state.String())
 

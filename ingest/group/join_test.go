@@ -453,6 +453,7 @@ func TestStaticMembership(t *testing.T) {
 	s := newTestMember(t, c, g, "s")
 	s.instance = kmsg.StringPtr("instance-1")
 	a := newTestMember(t, c, g, "a")
+	a.protocols = protos("range", "roundrobin")
 	// A static member joins without MEMBER_ID_REQUIRED.
 	r := c.Join(testCtx(t), Client{ID: "s"}, s.joinRequest())
 	if r.ErrorCode != 0 || r.LeaderID != r.MemberID {
@@ -514,15 +515,35 @@ func TestStaticMembership(t *testing.T) {
 		t.Fatalf("sync after skip-assignment rejoin = %+v", r)
 	}
 
-	// Changed metadata (a new subscription) rebalances.
-	changed := again
+	// New metadata under the same protocol (a client's generation or
+	// owned partitions change on every restart) is taken without a
+	// rebalance, as in Kafka; the leader sees it at the next one.
+	meta2 := again
+	meta2.id = ""
+	meta2.protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: consumerMeta("t1", "t2")}, {Name: "roundrobin"}}
+	if r := meta2.join(); r.Generation != gen {
+		t.Fatalf("static rejoin with new metadata = %+v", r)
+	}
+	if code := a.heartbeat(); code != 0 {
+		t.Fatalf("new metadata rebalanced: %v", kerr.ErrorForCode(code))
+	}
+	for _, dm := range describe(t, c, g).Members {
+		if dm.MemberID == meta2.id && string(dm.ProtocolMetadata) != string(consumerMeta("t1", "t2")) {
+			t.Fatalf("new metadata not kept: %q", dm.ProtocolMetadata)
+		}
+	}
+
+	// Protocols that change the group's selected protocol rebalance: both
+	// support range and roundrobin, the static member now only
+	// roundrobin.
+	changed := meta2
 	changed.id = ""
-	changed.protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: consumerMeta("t1", "t2")}}
+	changed.protocols = protos("roundrobin")
 	cj := changed.startJoin(testCtx(t))
-	eventually(t, "rebalance on changed metadata", func() bool { return a.heartbeat() == kerr.RebalanceInProgress.Code })
+	eventually(t, "rebalance on a new protocol", func() bool { return a.heartbeat() == kerr.RebalanceInProgress.Code })
 	a.join()
-	if r := changed.joined(cj); r.Generation != gen+1 {
-		t.Fatalf("changed static rejoin = %+v", r)
+	if r := changed.joined(cj); r.Generation <= gen || *r.Protocol != "roundrobin" {
+		t.Fatalf("static rejoin with a new protocol = %+v", r)
 	}
 
 	// The admin client removes a static member by instance id alone.

@@ -172,7 +172,11 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	if len(commit) == 0 {
 		return resp
 	}
-	if err := c.store.CommitOffsets(ctx, req.Group, commit); err != nil {
+	// A commit that was read in full is applied even if its client goes
+	// away meanwhile, as in Kafka: the client cannot tell whether it was,
+	// and applying it keeps a consumer that commits on close from losing
+	// its last commit. The Store bounds the write by its request timeout.
+	if err := c.store.CommitOffsets(context.WithoutCancel(ctx), req.Group, commit); err != nil {
 		c.log.Warn("group: storing committed offsets", "group", req.Group, "partitions", len(commit), "err", err)
 		c.m.commits.WithLabelValues("failed").Add(float64(len(commit)))
 		for i, t := range req.Topics {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-io/strata/ingest"
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/query"
 	"github.com/strata-io/strata/tier"
 	"github.com/strata-io/strata/tier/objstore"
 )
@@ -28,7 +29,8 @@ type Config struct {
 	DataDir          string        // default ./strata-data
 	KafkaAddr        string        // listen address, default 127.0.0.1:9092 (port 0 picks one)
 	AdvertisedAddr   string        // host:port clients are told; default = the bound KafkaAddr
-	HTTPAddr         string        // /metrics, /healthz, /readyz; default 127.0.0.1:9644; "" disables
+	HTTPAddr         string        // /metrics, /healthz, /readyz, /v1/topics/{topic}/arrow; default 127.0.0.1:9644; "" disables
+	FlightAddr       string        // Arrow Flight; "" (DefaultConfig: several nodes per process must not share a port) disables; strata serve uses DefaultFlightAddr
 	NodeID           int32         // default 0
 	Cluster          string        // etcd key prefix, default "strata"
 	EtcdEndpoints    []string      // empty = start the embedded etcd under DataDir/etcd
@@ -48,6 +50,9 @@ type Config struct {
 	AutoCreateTopics    bool  // default true
 	DefaultPartitions   int32 // default 1
 }
+
+// DefaultFlightAddr is `strata serve`'s default Arrow Flight address.
+const DefaultFlightAddr = "127.0.0.1:9645"
 
 // DefaultConfig returns the laptop defaults.
 func DefaultConfig() Config {
@@ -81,6 +86,8 @@ type Node struct {
 	kafkaLn  net.Listener
 	httpSrv  *http.Server
 	httpLn   net.Listener
+	flight   *query.FlightServer
+	flightLn net.Listener
 
 	serveErr  chan error
 	closeOnce sync.Once
@@ -199,11 +206,28 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (n *Node, err e
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ready\n")) })
+		mux.Handle("/v1/", query.NewHTTPHandler(query.New(n.meta, n.bucket, logger), logger))
 		n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go n.httpSrv.Serve(n.httpLn)
 	}
+	if cfg.FlightAddr != "" {
+		n.flightLn, err = net.Listen("tcp", cfg.FlightAddr)
+		if err != nil {
+			return nil, fmt.Errorf("node: flight listener: %w", err)
+		}
+		// Any node serves any partition (reads come from the object
+		// store), so endpoints point back at this node.
+		fhost, fport, _ := net.SplitHostPort(n.flightLn.Addr().String())
+		if ip := net.ParseIP(fhost); ip != nil && ip.IsUnspecified() {
+			fhost = host
+		}
+		n.flight = query.NewFlightServer(query.New(n.meta, n.bucket, logger), query.FlightConfig{
+			Location: "grpc+tcp://" + net.JoinHostPort(fhost, fport),
+		}, logger)
+		go n.flight.Serve(n.flightLn)
+	}
 	logger.Info("strata node started", "node_id", cfg.NodeID, "kafka", n.kafkaLn.Addr().String(),
-		"advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "http", n.HTTPAddr(),
+		"advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "http", n.HTTPAddr(), "flight", n.FlightAddr(),
 		"etcd", endpoints, "object_store", storeURL, "data_dir", dataDir)
 	return n, nil
 }
@@ -239,6 +263,14 @@ func (n *Node) HTTPAddr() string {
 	return n.httpLn.Addr().String()
 }
 
+// FlightAddr is the bound Arrow Flight address, or "" when disabled.
+func (n *Node) FlightAddr() string {
+	if n.flightLn == nil {
+		return ""
+	}
+	return n.flightLn.Addr().String()
+}
+
 // ServeErr delivers the Kafka server's error if it stops on its own (nil
 // after Close).
 func (n *Node) ServeErr() <-chan error { return n.serveErr }
@@ -264,6 +296,11 @@ func (n *Node) shutdown(ctx context.Context) error {
 	}
 	if n.httpSrv != nil {
 		errs = append(errs, n.httpSrv.Shutdown(ctx))
+	}
+	if n.flight != nil {
+		errs = append(errs, n.flight.Close(ctx))
+	} else if n.flightLn != nil {
+		n.flightLn.Close()
 	}
 	if n.meta != nil {
 		errs = append(errs, n.meta.Close())

@@ -2,6 +2,7 @@
 //
 //	strata serve [flags]            run a node (embedded etcd + local object store by default)
 //	strata topic create|list|describe|delete
+//	strata export --topic T --out FILE   a topic as an Arrow IPC or Parquet file
 //	strata version
 package main
 
@@ -40,6 +41,8 @@ Usage:
   strata group list
   strata group describe NAME                 members, assignments, committed offsets, lag
   strata group delete NAME
+  strata export --topic T --out FILE [--format arrow|parquet] [--partition N]
+                [--from O --to O] [--start-time T --end-time T] [--http URL]
   strata version
 
 Every flag has an environment twin: --flush-bytes is STRATA_FLUSH_BYTES.
@@ -58,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = topicCmd(args[1:], stdout, stderr)
 	case "group", "groups":
 		err = groupCmd(args[1:], stdout, stderr)
+	case "export":
+		err = exportCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "strata", versionString())
 		return 0
@@ -99,7 +104,8 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", def.DataDir, "data folder (hot tier; embedded etcd and object store by default)")
 	fs.StringVar(&cfg.KafkaAddr, "kafka-addr", def.KafkaAddr, "Kafka listener address")
 	fs.StringVar(&cfg.AdvertisedAddr, "advertised-addr", "", "host:port told to clients (default: the listener address)")
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", def.HTTPAddr, "HTTP address for /metrics, /healthz, /readyz (empty disables)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", def.HTTPAddr, "HTTP address for /metrics, /healthz, /readyz and the Arrow endpoint /v1/topics/{topic}/arrow (empty disables)")
+	fs.StringVar(&cfg.FlightAddr, "flight-addr", node.DefaultFlightAddr, "Arrow Flight address (empty disables)")
 	nodeID := fs.Int("node-id", 0, "this node's id")
 	fs.StringVar(&cfg.Cluster, "cluster", def.Cluster, "cluster name: the etcd key prefix")
 	var endpoints listFlag

@@ -1,0 +1,390 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+// DefaultFlightBatchBytes is the Flight server's default byte bound per
+// batch. Each batch travels as one gRPC message and gRPC clients refuse
+// messages over 4 MiB unless told otherwise, so batches stay below that.
+const DefaultFlightBatchBytes = 3 << 20
+
+// FlightConfig configures a FlightServer.
+type FlightConfig struct {
+	// Location is the URI endpoints point at, e.g. grpc+tcp://127.0.0.1:9645:
+	// this server's own address, because any node serves any partition
+	// (reads come from the object store).
+	Location string
+	// Batch bounds the batches DoGet sends; MaxBytes 0 means
+	// DefaultFlightBatchBytes.
+	Batch BatchOptions
+}
+
+// FlightServer serves topics over Arrow Flight:
+//
+//   - GetFlightInfo takes a descriptor that is either a path [topic] or a
+//     JSON command (FlightCommand) and answers with one endpoint per
+//     selected partition, each with a ticket for that partition's offsets as
+//     resolved now (so reading the tickets later reads exactly the records
+//     that were durable when the flight was planned) and TotalRecords when no
+//     time bound makes the count unknowable in advance.
+//   - DoGet streams the ticket's record batches (Schema).
+//   - ListFlights lists every topic as path descriptor with open-ended
+//     tickets, which read up to the high watermark at DoGet time.
+//   - GetSchema returns Schema for a valid descriptor.
+type FlightServer struct {
+	flight.BaseFlightServer
+	r      *Reader
+	cfg    FlightConfig
+	logger *slog.Logger
+	grpc   *grpc.Server
+	schema []byte // Schema serialized once
+}
+
+// FlightCommand is the JSON a CMD descriptor carries, e.g.
+//
+//	{"topic":"orders","partitions":[0,2],"from":100,"to":200}
+//	{"topic":"orders","start_time":"2026-01-02T00:00:00Z","end_time":1767398400000}
+//
+// Times are RFC 3339 strings or milliseconds since the epoch.
+type FlightCommand struct {
+	Topic      string          `json:"topic"`
+	Partition  *int32          `json:"partition,omitempty"`
+	Partitions []int32         `json:"partitions,omitempty"`
+	From       int64           `json:"from,omitempty"`
+	To         int64           `json:"to,omitempty"`
+	StartTime  json.RawMessage `json:"start_time,omitempty"`
+	EndTime    json.RawMessage `json:"end_time,omitempty"`
+}
+
+// ticket is what a Flight ticket holds: one partition's range. To nil means
+// the high watermark when DoGet runs.
+type ticket struct {
+	V         int    `json:"v"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	From      int64  `json:"from"`
+	To        *int64 `json:"to,omitempty"`
+	StartMs   *int64 `json:"start_ms,omitempty"`
+	EndMs     *int64 `json:"end_ms,omitempty"`
+}
+
+const ticketVersion = 1
+
+// NewFlightServer returns a Flight server reading through r. Serve it on a
+// listener; Close stops it. A nil logger discards.
+func NewFlightServer(r *Reader, cfg FlightConfig, logger *slog.Logger) *FlightServer {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Batch.MaxBytes <= 0 {
+		cfg.Batch.MaxBytes = DefaultFlightBatchBytes
+	}
+	s := &FlightServer{r: r, cfg: cfg, logger: logger, schema: flight.SerializeSchema(Schema, memory.DefaultAllocator)}
+	s.grpc = grpc.NewServer()
+	flight.RegisterFlightServiceServer(s.grpc, s)
+	return s
+}
+
+// Serve accepts Flight connections on ln until Close; it returns nil after
+// Close.
+func (s *FlightServer) Serve(ln net.Listener) error {
+	err := s.grpc.Serve(ln)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// Close stops accepting, lets running calls finish until ctx is done, then
+// cuts them off. It returns once every call has ended.
+func (s *FlightServer) Close(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-done
+		return nil
+	}
+}
+
+// grpcError turns a read error into a gRPC status.
+func grpcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var c codes.Code
+	switch {
+	case errors.Is(err, ErrInvalidRange):
+		c = codes.InvalidArgument
+	case errors.Is(err, ErrUnknownTopic), errors.Is(err, ErrUnknownPartition):
+		c = codes.NotFound
+	case errors.Is(err, ErrIndexBehind):
+		c = codes.Unavailable
+	case errors.Is(err, context.Canceled):
+		c = codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		c = codes.DeadlineExceeded
+	default:
+		c = codes.Internal
+	}
+	return status.Error(c, err.Error())
+}
+
+// ParseFlightDescriptor turns a descriptor (a path [topic] or a JSON
+// FlightCommand) into a Request.
+func ParseFlightDescriptor(d *flight.FlightDescriptor) (Request, error) {
+	if d == nil {
+		return Request{}, fmt.Errorf("%w: no flight descriptor", ErrInvalidRange)
+	}
+	switch d.Type {
+	case flight.DescriptorPATH:
+		if len(d.Path) != 1 || d.Path[0] == "" {
+			return Request{}, fmt.Errorf("%w: a path descriptor is [topic], got %q", ErrInvalidRange, d.Path)
+		}
+		return Request{Topic: d.Path[0]}, nil
+	case flight.DescriptorCMD:
+		return parseCommand(d.Cmd)
+	default:
+		return Request{}, fmt.Errorf("%w: unsupported descriptor type %v", ErrInvalidRange, d.Type)
+	}
+}
+
+func parseCommand(b []byte) (Request, error) {
+	var cmd FlightCommand
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cmd); err != nil {
+		return Request{}, fmt.Errorf("%w: command is not a JSON object of topic, partition(s), from, to, start_time, end_time: %v", ErrInvalidRange, err)
+	}
+	if cmd.Topic == "" {
+		return Request{}, fmt.Errorf("%w: command has no topic", ErrInvalidRange)
+	}
+	req := Request{Topic: cmd.Topic, Partitions: cmd.Partitions, Range: Range{From: cmd.From, To: cmd.To}}
+	if cmd.Partition != nil {
+		req.Partitions = append(req.Partitions, *cmd.Partition)
+	}
+	for _, p := range req.Partitions {
+		if p < 0 {
+			return Request{}, fmt.Errorf("%w: partition %d is negative", ErrInvalidRange, p)
+		}
+	}
+	var err error
+	if req.Range.StartTime, err = commandTime("start_time", cmd.StartTime); err != nil {
+		return Request{}, err
+	}
+	if req.Range.EndTime, err = commandTime("end_time", cmd.EndTime); err != nil {
+		return Request{}, err
+	}
+	return req, req.Range.Validate()
+}
+
+// commandTime parses a JSON time: an RFC 3339 string or a number of ms.
+func commandTime(name string, raw json.RawMessage) (time.Time, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Time{}, nil
+	}
+	s := string(raw)
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return time.Time{}, fmt.Errorf("%w: %s: %v", ErrInvalidRange, name, err)
+		}
+	}
+	t, err := ParseTime(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return t, nil
+}
+
+// partitionsOf lists the partitions a request selects.
+func (s *FlightServer) partitionsOf(req Request) ([]int32, error) {
+	if err := s.r.checkRequest(req); err != nil {
+		return nil, err
+	}
+	if len(req.Partitions) > 0 {
+		return req.Partitions, nil
+	}
+	t, err := s.r.Topic(req.Topic)
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]int32, t.Partitions)
+	for i := range ps {
+		ps[i] = int32(i)
+	}
+	return ps, nil
+}
+
+func (s *FlightServer) endpoint(t ticket) (*flight.FlightEndpoint, error) {
+	b, err := json.Marshal(t)
+	if err != nil {
+		return nil, err
+	}
+	ep := &flight.FlightEndpoint{Ticket: &flight.Ticket{Ticket: b}}
+	if s.cfg.Location != "" {
+		ep.Location = []*flight.Location{{Uri: s.cfg.Location}}
+	}
+	return ep, nil
+}
+
+func msPtr(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	ms := t.UnixMilli()
+	return &ms
+}
+
+// GetFlightInfo plans a read: one endpoint per partition, with the
+// partition's offsets resolved against its committed state now.
+func (s *FlightServer) GetFlightInfo(ctx context.Context, d *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	req, err := ParseFlightDescriptor(d)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	parts, err := s.partitionsOf(req)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	timed := !req.Range.StartTime.IsZero() || !req.Range.EndTime.IsZero()
+	info := &flight.FlightInfo{Schema: s.schema, FlightDescriptor: d, TotalBytes: -1}
+	for _, p := range parts {
+		b, err := s.r.Resolve(ctx, metadata.TP{Topic: req.Topic, Partition: p}, req.Range)
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		to := max(b.To, b.From)
+		ep, err := s.endpoint(ticket{V: ticketVersion, Topic: req.Topic, Partition: p, From: b.From, To: &to,
+			StartMs: msPtr(req.Range.StartTime), EndMs: msPtr(req.Range.EndTime)})
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		info.Endpoint = append(info.Endpoint, ep)
+		info.TotalRecords += to - b.From
+	}
+	if timed {
+		info.TotalRecords = -1
+	}
+	return info, nil
+}
+
+// GetSchema returns Schema for any descriptor naming an existing topic.
+func (s *FlightServer) GetSchema(_ context.Context, d *flight.FlightDescriptor) (*flight.SchemaResult, error) {
+	req, err := ParseFlightDescriptor(d)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if _, err := s.partitionsOf(req); err != nil {
+		return nil, grpcError(err)
+	}
+	return &flight.SchemaResult{Schema: s.schema}, nil
+}
+
+// ListFlights lists every topic with one open-ended endpoint per partition.
+// Criteria, when given, is a topic-name prefix.
+func (s *FlightServer) ListFlights(c *flight.Criteria, stream flight.FlightService_ListFlightsServer) error {
+	prefix := ""
+	if c != nil {
+		prefix = string(c.Expression)
+	}
+	for _, t := range s.r.Topics() {
+		if len(t.Name) < len(prefix) || t.Name[:len(prefix)] != prefix {
+			continue
+		}
+		info := &flight.FlightInfo{
+			Schema:           s.schema,
+			FlightDescriptor: &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{t.Name}},
+			TotalRecords:     -1,
+			TotalBytes:       -1,
+		}
+		for p := range t.Partitions {
+			ep, err := s.endpoint(ticket{V: ticketVersion, Topic: t.Name, Partition: p})
+			if err != nil {
+				return grpcError(err)
+			}
+			info.Endpoint = append(info.Endpoint, ep)
+		}
+		if err := stream.Send(info); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseTicket decodes and checks a ticket from GetFlightInfo or
+// ListFlights.
+func parseTicket(b []byte) (ticket, Range, error) {
+	var t ticket
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return t, Range{}, fmt.Errorf("%w: ticket is not one this server issued: %v", ErrInvalidRange, err)
+	}
+	if t.V != ticketVersion || t.Topic == "" || t.Partition < 0 || t.From < 0 || t.To != nil && *t.To < 0 {
+		return t, Range{}, fmt.Errorf("%w: ticket is not one this server issued", ErrInvalidRange)
+	}
+	rg := Range{From: t.From}
+	if t.To != nil {
+		rg.To = *t.To
+	}
+	if t.StartMs != nil {
+		rg.StartTime = time.UnixMilli(*t.StartMs).UTC()
+	}
+	if t.EndMs != nil {
+		rg.EndTime = time.UnixMilli(*t.EndMs).UTC()
+	}
+	return t, rg, nil
+}
+
+// DoGet streams one ticket's partition range.
+func (s *FlightServer) DoGet(tk *flight.Ticket, stream flight.FlightService_DoGetServer) error {
+	start := time.Now()
+	t, rg, err := parseTicket(tk.GetTicket())
+	if err != nil {
+		return grpcError(err)
+	}
+	req := Request{Topic: t.Topic, Partitions: []int32{t.Partition}}
+	if err := s.r.checkRequest(req); err != nil {
+		return grpcError(err)
+	}
+	w := flight.NewRecordWriter(stream, ipc.WithSchema(Schema))
+	var rows int64
+	// A planned range that was empty (To == From) has nothing to read; Range
+	// would read it as open-ended.
+	if t.To == nil || *t.To > t.From {
+		_, err = s.r.ScanArrow(stream.Context(), t.Topic, req.Partitions, rg, s.cfg.Batch, func(rec arrow.RecordBatch) error {
+			rows += rec.NumRows()
+			return w.Write(rec)
+		})
+		if err != nil {
+			s.logger.Warn("query: flight DoGet failed", "topic", t.Topic, "partition", t.Partition, "rows", rows, "err", err)
+			return grpcError(err)
+		}
+	}
+	s.logger.Debug("query: flight DoGet served", "topic", t.Topic, "partition", t.Partition, "rows", rows, "took", time.Since(start))
+	return w.Close()
+}

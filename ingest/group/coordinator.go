@@ -147,8 +147,10 @@ func (c *Coordinator) Close() {
 	for _, g := range gs {
 		g.mu.Lock()
 		g.shutdownLocked()
+		c.m.members.Sub(float64(len(g.members)))
 		g.mu.Unlock()
 	}
+	c.m.groups.Sub(float64(len(gs)))
 	c.timers.Wait()
 }
 

@@ -89,11 +89,15 @@ func TestHTTPArrowStream(t *testing.T) {
 		{"from only, all partitions", url.Values{"from": {"390"}}, func(r *kgo.Record) bool { return r.Offset >= 390 }},
 		{"to beyond the high watermark", url.Values{"partition": {"0"}, "to": {"1000000"}}, func(r *kgo.Record) bool { return r.Partition == 0 }},
 		{"time range in ms", url.Values{"start_time": {fmt.Sprint(ms(100))}, "end_time": {fmt.Sprint(ms(700))}},
-			func(r *kgo.Record) bool { return r.Timestamp.UnixMilli() >= ms(100) && r.Timestamp.UnixMilli() < ms(700) }},
+			func(r *kgo.Record) bool {
+				return r.Timestamp.UnixMilli() >= ms(100) && r.Timestamp.UnixMilli() < ms(700)
+			}},
 		{"time range in RFC 3339", url.Values{"start_time": {baseTS.Add(time.Second).Format(time.RFC3339Nano)}},
 			func(r *kgo.Record) bool { return r.Timestamp.UnixMilli() >= ms(1000) }},
 		{"time and offsets", url.Values{"partition": {"1"}, "to": {"300"}, "start_time": {fmt.Sprint(ms(600))}},
-			func(r *kgo.Record) bool { return r.Partition == 1 && r.Offset < 300 && r.Timestamp.UnixMilli() >= ms(600) }},
+			func(r *kgo.Record) bool {
+				return r.Partition == 1 && r.Offset < 300 && r.Timestamp.UnixMilli() >= ms(600)
+			}},
 		{"after the end", url.Values{"start_time": {fmt.Sprint(ms(1_000_000))}}, func(*kgo.Record) bool { return false }},
 		{"small batches", url.Values{"partition": {"0"}, "batch_rows": {"7"}}, func(r *kgo.Record) bool { return r.Partition == 0 }},
 	} {
@@ -275,7 +279,9 @@ func TestFlight(t *testing.T) {
 		{"command offsets", cmd(map[string]any{"topic": topic, "partitions": []int{0, 2}, "from": 10, "to": 100}), 2, 180,
 			func(r *kgo.Record) bool { return r.Partition != 1 && r.Offset >= 10 && r.Offset < 100 }},
 		{"command times", cmd(map[string]any{"topic": topic, "start_time": baseTS.Add(200 * time.Millisecond).Format(time.RFC3339Nano), "end_time": ms(500)}), parts, -1,
-			func(r *kgo.Record) bool { return r.Timestamp.UnixMilli() >= ms(200) && r.Timestamp.UnixMilli() < ms(500) }},
+			func(r *kgo.Record) bool {
+				return r.Timestamp.UnixMilli() >= ms(200) && r.Timestamp.UnixMilli() < ms(500)
+			}},
 		{"command one partition", cmd(map[string]any{"topic": topic, "partition": 1}), 1, per,
 			func(r *kgo.Record) bool { return r.Partition == 1 }},
 	} {

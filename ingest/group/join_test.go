@@ -280,11 +280,12 @@ func TestJoinValidation(t *testing.T) {
 // TestJoinV0 checks the old protocol: no member id round trip, and the
 // session timeout doubles as the rebalance timeout (v0 has none).
 func TestJoinV0(t *testing.T) {
+	t.Parallel() // waits on timeouts
 	c := newCoord(t, nil)
 	g := groupName(t)
 	old := newTestMember(t, c, g, "old")
 	old.version = 0
-	old.session = 600 * time.Millisecond
+	old.session = time.Second
 	old.rebalance = time.Hour // not sent at v0
 	r := c.Join(testCtx(t), Client{ID: "old"}, old.joinRequest())
 	if r.ErrorCode != 0 || r.MemberID == "" || r.Generation != 1 {
@@ -311,7 +312,7 @@ func TestJoinV0(t *testing.T) {
 	n := newTestMember(t, c, g, "new")
 	n.rebalance = 50 * time.Millisecond
 	resp := n.join()
-	if took := time.Since(start); took < 550*time.Millisecond {
+	if took := time.Since(start); took < 900*time.Millisecond {
 		t.Fatalf("join phase ended after %v, before the v0 member's rebalance timeout", took)
 	}
 	if len(resp.Members) != 1 || resp.LeaderID != n.id || resp.Generation != 2 {
@@ -327,11 +328,14 @@ func TestJoinV0(t *testing.T) {
 // TestRebalanceTimeout: members that do not rejoin within the rebalance
 // timeout are removed and the others go on without them.
 func TestRebalanceTimeout(t *testing.T) {
+	t.Parallel() // waits on timeouts
 	c := newCoord(t, nil)
 	g := groupName(t)
 	a := newTestMember(t, c, g, "a")
 	b := newTestMember(t, c, g, "b")
-	a.rebalance, b.rebalance = 200*time.Millisecond, 200*time.Millisecond
+	// a's long rebalance timeout bounds the first rebalance (so a slow
+	// machine cannot make a miss it); b's short one is what counts later.
+	a.rebalance, b.rebalance = 2*time.Second, 200*time.Millisecond
 	a.join()
 	bj := b.startJoin(testCtx(t))
 	eventually(t, "rebalance", func() bool { return describe(t, c, g).State == "PreparingRebalance" })
@@ -340,7 +344,8 @@ func TestRebalanceTimeout(t *testing.T) {
 	a.sync(map[string][]byte{a.id: []byte("a"), b.id: []byte("b")})
 	b.sync(nil)
 
-	// c joins; a rejoins; b sleeps through the rebalance.
+	// c joins; a rejoins; b sleeps through the rebalance, which ends
+	// after the longest rebalance timeout (a's).
 	m := newTestMember(t, c, g, "c")
 	m.rebalance = 200 * time.Millisecond
 	cj := m.startJoin(testCtx(t))
@@ -358,11 +363,12 @@ func TestRebalanceTimeout(t *testing.T) {
 // TestSessionTimeout: a member that stops heartbeating is evicted and the
 // group rebalances without it.
 func TestSessionTimeout(t *testing.T) {
+	t.Parallel() // waits on timeouts
 	c := newCoord(t, nil)
 	g := groupName(t)
 	a := newTestMember(t, c, g, "a")
 	b := newTestMember(t, c, g, "b")
-	a.session, b.session = 300*time.Millisecond, 5*time.Second
+	a.session, b.session = time.Second, 10*time.Second
 	a.join()
 	bj := b.startJoin(testCtx(t))
 	eventually(t, "rebalance", func() bool { return describe(t, c, g).State == "PreparingRebalance" })
@@ -388,11 +394,12 @@ func TestSessionTimeout(t *testing.T) {
 // TestSyncTimeout: a member that got its join answer but never syncs is
 // removed after the rebalance timeout.
 func TestSyncTimeout(t *testing.T) {
+	t.Parallel() // waits on timeouts
 	c := newCoord(t, nil)
 	g := groupName(t)
 	a := newTestMember(t, c, g, "a")
 	b := newTestMember(t, c, g, "b")
-	a.rebalance, b.rebalance = 300*time.Millisecond, 300*time.Millisecond
+	a.rebalance, b.rebalance = 2*time.Second, 300*time.Millisecond
 	a.join()
 	bj := b.startJoin(testCtx(t))
 	eventually(t, "rebalance", func() bool { return describe(t, c, g).State == "PreparingRebalance" })
@@ -409,6 +416,7 @@ func TestSyncTimeout(t *testing.T) {
 // MEMBER_ID_REQUIRED holds the join phase until that member joins or its
 // session timeout passes.
 func TestPendingMemberHoldsJoin(t *testing.T) {
+	t.Parallel() // waits on timeouts
 	c := newCoord(t, nil)
 	g := groupName(t)
 	a := newTestMember(t, c, g, "a")
@@ -416,7 +424,7 @@ func TestPendingMemberHoldsJoin(t *testing.T) {
 	a.sync(map[string][]byte{a.id: []byte("a")})
 
 	p := newTestMember(t, c, g, "p")
-	p.session = 400 * time.Millisecond
+	p.session = time.Second
 	r := c.Join(testCtx(t), Client{ID: "p"}, p.joinRequest())
 	if r.ErrorCode != kerr.MemberIDRequired.Code {
 		t.Fatalf("join = %v", kerr.ErrorForCode(r.ErrorCode))
@@ -430,7 +438,7 @@ func TestPendingMemberHoldsJoin(t *testing.T) {
 	aj := a.startJoin(testCtx(t))
 	pendingFor(t, aj, 100*time.Millisecond)
 	resp := a.joined(aj)
-	if took := time.Since(start); took < 350*time.Millisecond {
+	if took := time.Since(start); took < 900*time.Millisecond {
 		t.Fatalf("join phase ended after %v, before the pending member expired", took)
 	}
 	if len(resp.Members) != 1 {
@@ -608,7 +616,8 @@ func TestLeaveVersions(t *testing.T) {
 // TestInitialRebalanceDelay: members arriving within the delay of an empty
 // group's first rebalance share its first generation.
 func TestInitialRebalanceDelay(t *testing.T) {
-	c := newCoord(t, func(cfg *Config) { cfg.InitialRebalanceDelay = 300 * time.Millisecond })
+	t.Parallel() // waits on timeouts
+	c := newCoord(t, func(cfg *Config) { cfg.InitialRebalanceDelay = time.Second })
 	g := groupName(t)
 	ctx := testCtx(t)
 	ms := make([]*tmember, 3)

@@ -542,7 +542,6 @@ func TestReaderScan(t *testing.T) {
 		{tp, query.Range{From: 9, To: 9}, query.ErrInvalidRange},
 		{tp, query.Range{StartTime: baseTS, EndTime: baseTS}, query.ErrInvalidRange},
 		{metadata.TP{Topic: "nope"}, query.Range{}, query.ErrUnknownTopic},
-		{metadata.TP{Topic: "nope"}, query.Range{}, metadata.ErrUnknownTopic},
 		{metadata.TP{Topic: "scan", Partition: 3}, query.Range{}, query.ErrUnknownPartition},
 		{metadata.TP{Topic: "scan", Partition: -1}, query.Range{}, query.ErrUnknownPartition},
 	} {

@@ -15,9 +15,8 @@ import (
 
 // Sentinel errors. Callers test them with errors.Is.
 var (
-	// ErrUnknownTopic: the topic does not exist (it wraps
-	// metadata.ErrUnknownTopic too).
-	ErrUnknownTopic = fmt.Errorf("query: %w", metadata.ErrUnknownTopic)
+	// ErrUnknownTopic: the topic does not exist.
+	ErrUnknownTopic = errors.New("query: unknown topic")
 	// ErrUnknownPartition: the topic exists but has no such partition.
 	ErrUnknownPartition = errors.New("query: unknown partition")
 	// ErrInvalidRange: a Range or request parameter makes no sense (to before

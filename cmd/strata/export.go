@@ -216,6 +216,22 @@ func runExport(ctx context.Context, o exportOptions, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
+	// The output is made first so that a folder that does not exist is
+	// reported before the node does any work.
+	tmp, err := os.CreateTemp(filepath.Dir(o.out), "."+filepath.Base(o.out)+".tmp-*")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("export: cannot create %s: %w", o.out, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -254,18 +270,6 @@ func runExport(ctx context.Context, o exportOptions, stderr io.Writer) (err erro
 		return fmt.Errorf("export: reading the Arrow stream: %w", err)
 	}
 	defer rd.Release()
-
-	dir := filepath.Dir(o.out)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(o.out)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
 
 	var (
 		fw   recordWriter

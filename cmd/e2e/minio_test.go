@@ -270,7 +270,23 @@ func TestMinIORetentionDeletesExactlyTheUnreferencedObjects(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// Everything from the log start on is still readable and intact.
+	// Retention settles once everything is rolled: wait until the log start
+	// offsets stop moving, then everything from them on must be readable.
+	deadline = time.Now().Add(time.Minute)
+	for {
+		var now [2]int64
+		for p := int32(0); p < 2; p++ {
+			now[p], _ = listOffset(t, ctx, cl, topic, p, -2)
+		}
+		if now == starts {
+			break
+		}
+		starts = now
+		if time.Now().After(deadline) {
+			t.Fatalf("log start offsets still moving after a minute: %v", starts)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	got := consumeN(t, ctx, n.KafkaAddr(), topic, int(4000-starts[0]-starts[1]))
 	for _, r := range got {
 		if r.Offset < starts[r.Partition] {

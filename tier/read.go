@@ -85,9 +85,15 @@ func (v *view) next(cur int64) (span, bool) {
 			return span{}, false
 		}
 		seg := s
+		dc := v.p.t.decoded
+		// The epoch keeps a reopened partition (same paths, new files) apart.
+		key := fmt.Sprintf("%s@%d#%d", seg.path, ref.Pos, v.p.lead.Epoch)
 		return span{
 			base: ref.BaseOffset, last: ref.LastOffset, maxTS: ref.MaxTimestamp, local: true,
 			load: func(context.Context) ([]byte, error) {
+				if b, ok := dc.get(key); ok {
+					return b, nil
+				}
 				buf := make([]byte, ref.Size)
 				if _, err := seg.rf.ReadAt(buf, ref.Pos); err != nil {
 					return nil, fmt.Errorf("%w: read local segment: %w", ErrStorage, err)
@@ -96,6 +102,7 @@ func (v *view) next(cur int64) (span, bool) {
 				if err != nil {
 					return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 				}
+				dc.put(key, batches)
 				return batches, nil
 			},
 		}, true
@@ -113,6 +120,10 @@ func (v *view) next(cur int64) (span, bool) {
 			if len(entries) > 1 && entries[1].BaseOffset < v.hw {
 				t.cache.prefetch(entries[1], t.readAhead)
 			}
+			key := runKey(e)
+			if b, ok := t.decoded.get(key); ok {
+				return b, nil
+			}
 			data, err := t.cache.get(ctx, e)
 			if err != nil {
 				return nil, fmt.Errorf("%w: get %s: %w", ErrStorage, e.Object, err)
@@ -121,6 +132,7 @@ func (v *view) next(cur int64) (span, bool) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %w", ErrStorage, e.Object, err)
 			}
+			t.decoded.put(key, batches)
 			return batches, nil
 		},
 	}, true

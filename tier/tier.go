@@ -27,6 +27,7 @@ type Config struct {
 	LocalSegmentBytes int64         // local segment file size before a new one; default 64 MiB
 	HotTierBytes      int64         // local segment bytes kept per partition before eviction; default 256 MiB
 	CacheBytes        int64         // local disk budget for runs read from the object store; default 1 GiB
+	DecodedCacheBytes int64         // memory budget for recently decompressed spans; default 64 MiB
 	// MaintenanceInterval is how often partitions are checked for rolling
 	// and retention; default 2s.
 	MaintenanceInterval time.Duration
@@ -56,6 +57,9 @@ func (c *Config) setDefaults() {
 	if c.CacheBytes == 0 {
 		c.CacheBytes = 1 << 30
 	}
+	if c.DecodedCacheBytes <= 0 {
+		c.DecodedCacheBytes = 64 << 20
+	}
 	if c.MaintenanceInterval <= 0 {
 		c.MaintenanceInterval = 2 * time.Second
 	}
@@ -83,6 +87,9 @@ type Tier struct {
 
 	buf   buffer // unflushed bytes, for backpressure and early flushes
 	cache *chunkCache
+	// decoded holds recently decompressed spans for fetches that resume
+	// in the middle of one.
+	decoded *decodedCache
 	// readAhead bounds background prefetches of the next run of a cold read.
 	readAhead chan struct{}
 	wg        sync.WaitGroup // maintenance
@@ -130,6 +137,7 @@ func New(cfg Config, bucket objstore.Bucket, meta *metadata.Store, logger *slog.
 		return nil, err
 	}
 	t.cache = cache
+	t.decoded = newDecodedCache(cfg.DecodedCacheBytes)
 	t.readAhead = make(chan struct{}, 4)
 	go t.runFlusher()
 	t.wg.Add(1)

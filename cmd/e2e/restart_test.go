@@ -50,6 +50,7 @@ type serveArgs struct {
 	etcd        []string // empty: the node's own embedded etcd under dataDir
 	objectStore string   // empty: file://<dataDir>/objects
 	partitions  int
+	extra       []string // more flags, e.g. --node-id
 }
 
 // strataProc is a running `strata serve` subprocess.
@@ -88,6 +89,7 @@ func startStrata(t *testing.T, a serveArgs, kafkaAddr, httpAddr string) *strataP
 		"--default-partitions", fmt.Sprint(a.partitions),
 		"--auto-create-topics=true",
 		"--log-level", "debug",
+		"--flight-addr", "", // several nodes per test must not share its port
 	}
 	if len(a.etcd) > 0 {
 		args = append(args, "--etcd-endpoints", strings.Join(a.etcd, ","))
@@ -95,6 +97,7 @@ func startStrata(t *testing.T, a serveArgs, kafkaAddr, httpAddr string) *strataP
 	if a.objectStore != "" {
 		args = append(args, "--object-store", a.objectStore)
 	}
+	args = append(args, a.extra...)
 	p := &strataProc{
 		cmd:       exec.Command(strataBin, args...),
 		kafkaAddr: kafkaAddr,

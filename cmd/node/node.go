@@ -96,7 +96,7 @@ type Node struct {
 
 // Start starts a node and returns once it accepts Kafka connections. On
 // error everything started so far is stopped again.
-func Start(ctx context.Context, cfg Config, logger *slog.Logger) (n *Node, err error) {
+func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -125,7 +125,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (n *Node, err e
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
 
-	n = &Node{cfg: cfg, logger: logger, serveErr: make(chan error, 1)}
+	// n is not the named result: a failed Start returns nil, and the
+	// cleanup below (and goroutines started meanwhile) must keep the node.
+	n := &Node{cfg: cfg, logger: logger, serveErr: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			n.shutdown(context.Background())
@@ -195,7 +197,8 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (n *Node, err e
 		DefaultPartitions: cfg.DefaultPartitions,
 		MaxRequestBytes:   cfg.MaxRequestBytes,
 	}, n.meta, n.tier, logger, reg)
-	go func() { n.serveErr <- n.server.Serve(n.kafkaLn) }()
+	srv, ln, serveErr := n.server, n.kafkaLn, n.serveErr
+	go func() { serveErr <- srv.Serve(ln) }()
 
 	if cfg.HTTPAddr != "" {
 		n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)

@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+// TestClusterSurvivesKillNine runs three `strata serve` processes on one
+// etcd and one object store, kills one with kill -9 while an idempotent
+// producer is mid-stream, and checks what a platform team cares about: the
+// dead node's partitions move to the others, every acknowledged record is
+// there exactly once, in order per partition.
+func TestClusterSurvivesKillNine(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	etcd, err := metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { etcd.Close() })
+	store := "file://" + t.TempDir()
+	var procs []*strataProc
+	var seeds []string
+	for id := 0; id < 3; id++ {
+		p := startStrata(t, serveArgs{
+			dataDir: t.TempDir(), etcd: etcd.Endpoints(), objectStore: store, partitions: 6,
+			extra: []string{"--node-id", fmt.Sprint(id)},
+		}, freeAddr(t), freeAddr(t))
+		procs = append(procs, p)
+		seeds = append(seeds, p.kafkaAddr)
+	}
+	cl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()))
+	topic := "ha"
+	ensureTopic(t, ctx, cl, topic)
+	leaders := partitionLeaders(t, ctx, cl, topic)
+	perNode := map[int32]int{}
+	for _, l := range leaders {
+		perNode[l]++
+	}
+	if len(perNode) < 2 {
+		t.Fatalf("6 partitions led by %v: not spread over the nodes", perNode)
+	}
+
+	const total = 30000
+	var acked, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	produce := func(from, to int) {
+		for i := from; i < to; i++ {
+			wg.Add(1)
+			r := &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "%06d", i), Value: fmt.Appendf(nil, "value-%06d", i)}
+			cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+				defer wg.Done()
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				acked.Add(1)
+			})
+		}
+	}
+	produce(0, total/3)
+	// Kill a node that leads something while records are in flight.
+	victim := 1
+	for id, n := range perNode {
+		if n > 0 {
+			victim = int(id)
+			break
+		}
+	}
+	go produce(total/3, total)
+	procs[victim].kill(t)
+	t.Logf("killed node %d (led %d partitions) with kill -9", victim, perNode[int32(victim)])
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d records failed for good; first: %v", n, firstErr.Load())
+	}
+	for _, l := range partitionLeaders(t, ctx, cl, topic) {
+		if l == int32(victim) {
+			t.Fatalf("a partition is still led by the dead node %d", victim)
+		}
+	}
+	var live []string
+	for id, p := range procs {
+		if id != victim {
+			live = append(live, p.kafkaAddr)
+		}
+	}
+	got := consumeN(t, ctx, live[0], topic, total, kgo.SeedBrokers(live...))
+	seen := map[string]int{}
+	last := map[int32]string{}
+	for _, r := range got {
+		seen[r.Key]++
+		if prev, ok := last[r.Partition]; ok && r.Key < prev {
+			t.Fatalf("partition %d: %s after %s", r.Partition, r.Key, prev)
+		}
+		last[r.Partition] = r.Key
+	}
+	for i := 0; i < total; i++ {
+		if k := fmt.Sprintf("%06d", i); seen[k] != 1 {
+			t.Fatalf("record %s stored %d times, want exactly once (all %d were acknowledged)", k, seen[k], total)
+		}
+	}
+}
+
+// partitionLeaders returns the leader node of each partition of topic.
+func partitionLeaders(t *testing.T, ctx context.Context, cl *kgo.Client, topic string) map[int32]int32 {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("metadata: %v", err)
+	}
+	out := map[int32]int32{}
+	for _, tp := range resp.Topics {
+		for _, p := range tp.Partitions {
+			out[p.Partition] = p.Leader
+		}
+	}
+	return out
+}

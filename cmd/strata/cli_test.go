@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-io/strata/cmd/node"
+)
+
+// startNode runs a real node in-process for the CLI to talk to.
+func startNode(t *testing.T) string {
+	t.Helper()
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.KafkaAddr = "127.0.0.1:0"
+	cfg.HTTPAddr = ""
+	cfg.FlushInterval = 10 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := node.Start(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n.Close(ctx)
+	})
+	return n.KafkaAddr()
+}
+
+// cli runs the strata command in-process and returns stdout, failing the
+// test on a non-zero exit.
+func cli(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(args, &out, &errb); code != 0 {
+		t.Fatalf("strata %s: exit %d\n%s", strings.Join(args, " "), code, errb.String())
+	}
+	return out.String()
+}
+
+func TestTopicAndGroupCommandsAgainstANode(t *testing.T) {
+	addr := startNode(t)
+	boot := "--bootstrap=" + addr
+	if out := cli(t, "topic", "create", "orders", "--partitions", "3", "--config", "retention.ms=3600000", boot); !strings.Contains(out, "created topic orders with 3 partitions") {
+		t.Fatalf("topic create: %q", out)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"topic", "create", "orders", boot}, &out, &errb); code == 0 || !strings.Contains(errb.String(), "TOPIC_ALREADY_EXISTS") {
+		t.Fatalf("creating an existing topic: exit %d, %q", code, errb.String())
+	}
+	if out := cli(t, "topic", "list", boot); !strings.Contains(out, "orders") {
+		t.Fatalf("topic list: %q", out)
+	}
+
+	// 30 records, 10 per partition; a group consumes 30 and commits.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for i := 0; i < 30; i++ {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: int32(i % 3), Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup("billing"), kgo.ConsumeTopics("orders"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for got < 30 {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of 30", got)
+		}
+		got += fs.NumRecords()
+	}
+	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Ten more records: lag 10 in total.
+	for i := 0; i < 10; i++ {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: 0, Value: []byte("late")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if out := cli(t, "group", "list", boot); !strings.Contains(out, "billing") {
+		t.Fatalf("group list: %q", out)
+	}
+	desc := cli(t, "group", "describe", "billing", boot)
+	t.Log("\n" + desc)
+	for _, want := range []string{"group billing", "members 1", "orders  0          10         20              10"} {
+		if !strings.Contains(desc, want) {
+			t.Fatalf("group describe lacks %q:\n%s", want, desc)
+		}
+	}
+	if td := cli(t, "topic", "describe", "orders", boot); !strings.Contains(td, "0          0       0      0          20") {
+		t.Fatalf("topic describe:\n%s", td)
+	}
+	// A group with a member cannot be deleted; once it left, it can.
+	if code := run([]string{"group", "delete", "billing", boot}, &out, &errb); code == 0 {
+		t.Fatal("deleting a group with a live member succeeded")
+	}
+	cons.Close()
+	if out := cli(t, "group", "delete", "billing", boot); !strings.Contains(out, "deleted group billing") {
+		t.Fatalf("group delete: %q", out)
+	}
+	if out := cli(t, "topic", "delete", "orders", boot); !strings.Contains(out, "deleted topic orders") {
+		t.Fatalf("topic delete: %q", out)
+	}
+	if out := cli(t, "topic", "list", boot); strings.Contains(out, "orders") {
+		t.Fatalf("topic still listed after delete: %q", out)
+	}
+}

@@ -63,6 +63,9 @@ type BatchOptions struct {
 	MaxBytes int
 	// Allocator allocates the Arrow buffers; nil means the Go allocator.
 	Allocator memory.Allocator
+	// JSON, when set, adds these columns (from InferJSON) after the
+	// default ones, filled from values that are JSON objects.
+	JSON []arrow.Field
 }
 
 func (o BatchOptions) withDefaults() BatchOptions {
@@ -93,6 +96,8 @@ type Converter struct {
 	hdr     *array.StructBuilder
 	hdrKey  *array.StringBuilder
 	hdrVal  *array.BinaryBuilder
+	json    []array.Builder // one per opts.JSON column
+	jsonKey []string
 	rows    int
 	bytes   int
 }
@@ -100,7 +105,7 @@ type Converter struct {
 // NewConverter returns a Converter emitting batches bounded by opts.
 func NewConverter(opts BatchOptions) *Converter {
 	opts = opts.withDefaults()
-	b := array.NewRecordBuilder(opts.Allocator, Schema)
+	b := array.NewRecordBuilder(opts.Allocator, SchemaWithJSON(opts.JSON))
 	c := &Converter{
 		opts:    opts,
 		b:       b,
@@ -115,6 +120,10 @@ func NewConverter(opts BatchOptions) *Converter {
 	c.hdr = c.headers.ValueBuilder().(*array.StructBuilder)
 	c.hdrKey = c.hdr.FieldBuilder(0).(*array.StringBuilder)
 	c.hdrVal = c.hdr.FieldBuilder(1).(*array.BinaryBuilder)
+	for i, f := range opts.JSON {
+		c.json = append(c.json, b.Field(colHeaders+1+i))
+		c.jsonKey = append(c.jsonKey, jsonKey(f))
+	}
 	return c
 }
 
@@ -151,10 +160,23 @@ func (c *Converter) Append(topic string, partition int32, rec *kbatch.Record) (f
 		}
 		n += len(h.Key) + len(h.Value)
 	}
+	if len(c.json) > 0 {
+		m, _ := decodeJSON(rec.Value)
+		for i, jb := range c.json {
+			if m == nil {
+				jb.AppendNull()
+			} else {
+				appendJSON(jb, m[c.jsonKey[i]])
+			}
+		}
+	}
 	c.rows++
 	c.bytes += n
 	return c.rows >= c.opts.MaxRows || c.bytes >= c.opts.MaxBytes
 }
+
+// Schema is the schema of the batches Flush returns.
+func (c *Converter) Schema() *arrow.Schema { return c.b.Schema() }
 
 // Rows is the number of rows appended since the last Flush.
 func (c *Converter) Rows() int { return c.rows }

@@ -72,6 +72,9 @@ type FlightCommand struct {
 	To         int64           `json:"to,omitempty"`
 	StartTime  json.RawMessage `json:"start_time,omitempty"`
 	EndTime    json.RawMessage `json:"end_time,omitempty"`
+	// Decode "json" adds typed columns inferred from JSON values when the
+	// flight is planned; every endpoint then carries that schema.
+	Decode string `json:"decode,omitempty"`
 }
 
 // ticket is what a Flight ticket holds: one partition's range. To nil means
@@ -84,6 +87,8 @@ type ticket struct {
 	To        *int64 `json:"to,omitempty"`
 	StartMs   *int64 `json:"start_ms,omitempty"`
 	EndMs     *int64 `json:"end_ms,omitempty"`
+	// JSON describes the JSON columns, when decoding.
+	JSON []*jsonCol `json:"json,omitempty"`
 }
 
 const ticketVersion = 1
@@ -184,6 +189,10 @@ func parseCommand(b []byte) (Request, error) {
 		return Request{}, fmt.Errorf("%w: command has no topic", ErrInvalidRange)
 	}
 	req := Request{Topic: cmd.Topic, Partitions: cmd.Partitions, Range: Range{From: cmd.From, To: cmd.To}}
+	var err error
+	if req.Decode, err = parseDecode(cmd.Decode); err != nil {
+		return Request{}, err
+	}
 	if cmd.Partition != nil {
 		req.Partitions = append(req.Partitions, *cmd.Partition)
 	}
@@ -192,7 +201,6 @@ func parseCommand(b []byte) (Request, error) {
 			return Request{}, fmt.Errorf("%w: partition %d is negative", ErrInvalidRange, p)
 		}
 	}
-	var err error
 	if req.Range.StartTime, err = commandTime("start_time", cmd.StartTime); err != nil {
 		return Request{}, err
 	}
@@ -272,6 +280,15 @@ func (s *FlightServer) GetFlightInfo(ctx context.Context, d *flight.FlightDescri
 	}
 	timed := !req.Range.StartTime.IsZero() || !req.Range.EndTime.IsZero()
 	info := &flight.FlightInfo{Schema: s.schema, FlightDescriptor: d, TotalBytes: -1}
+	var jsonCols []*jsonCol
+	if req.Decode == "json" {
+		fields, err := s.inferJSON(ctx, req, parts)
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		info.Schema = flight.SerializeSchema(SchemaWithJSON(fields), memory.DefaultAllocator)
+		jsonCols = ticketJSON(fields)
+	}
 	for _, p := range parts {
 		b, err := s.r.Resolve(ctx, metadata.TP{Topic: req.Topic, Partition: p}, req.Range)
 		if err != nil {
@@ -279,7 +296,7 @@ func (s *FlightServer) GetFlightInfo(ctx context.Context, d *flight.FlightDescri
 		}
 		to := max(b.To, b.From)
 		ep, err := s.endpoint(ticket{V: ticketVersion, Topic: req.Topic, Partition: p, From: b.From, To: &to,
-			StartMs: msPtr(req.Range.StartTime), EndMs: msPtr(req.Range.EndTime)})
+			StartMs: msPtr(req.Range.StartTime), EndMs: msPtr(req.Range.EndTime), JSON: jsonCols})
 		if err != nil {
 			return nil, grpcError(err)
 		}
@@ -292,14 +309,32 @@ func (s *FlightServer) GetFlightInfo(ctx context.Context, d *flight.FlightDescri
 	return info, nil
 }
 
-// GetSchema returns Schema for any descriptor naming an existing topic.
-func (s *FlightServer) GetSchema(_ context.Context, d *flight.FlightDescriptor) (*flight.SchemaResult, error) {
+// inferJSON samples the planned partitions' values for the JSON columns.
+func (s *FlightServer) inferJSON(ctx context.Context, req Request, parts []int32) ([]arrow.Field, error) {
+	sample, err := s.r.SampleValues(ctx, req.Topic, parts, req.Range, DefaultJSONSample)
+	if err != nil {
+		return nil, err
+	}
+	return InferJSON(sample), nil
+}
+
+// GetSchema returns the schema GetFlightInfo would plan for the descriptor:
+// Schema, plus the inferred JSON columns when the command asks to decode.
+func (s *FlightServer) GetSchema(ctx context.Context, d *flight.FlightDescriptor) (*flight.SchemaResult, error) {
 	req, err := ParseFlightDescriptor(d)
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	if _, err := s.partitionsOf(req); err != nil {
+	parts, err := s.partitionsOf(req)
+	if err != nil {
 		return nil, grpcError(err)
+	}
+	if req.Decode == "json" {
+		fields, err := s.inferJSON(ctx, req, parts)
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		return &flight.SchemaResult{Schema: flight.SerializeSchema(SchemaWithJSON(fields), memory.DefaultAllocator)}, nil
 	}
 	return &flight.SchemaResult{Schema: s.schema}, nil
 }
@@ -371,12 +406,18 @@ func (s *FlightServer) DoGet(tk *flight.Ticket, stream flight.FlightService_DoGe
 	if err := s.r.checkRequest(req); err != nil {
 		return grpcError(err)
 	}
-	w := flight.NewRecordWriter(stream, ipc.WithSchema(Schema))
+	opts := s.cfg.Batch
+	if len(t.JSON) > 0 {
+		if opts.JSON, err = jsonFieldsFromTicket(t.JSON); err != nil {
+			return grpcError(err)
+		}
+	}
+	w := flight.NewRecordWriter(stream, ipc.WithSchema(SchemaWithJSON(opts.JSON)))
 	var rows int64
 	// A planned range that was empty (To == From) has nothing to read; Range
 	// would read it as open-ended.
 	if t.To == nil || *t.To > t.From {
-		_, err = s.r.ScanArrow(stream.Context(), t.Topic, req.Partitions, rg, s.cfg.Batch, func(rec arrow.RecordBatch) error {
+		_, err = s.r.ScanArrow(stream.Context(), t.Topic, req.Partitions, rg, opts, func(rec arrow.RecordBatch) error {
 			rows += rec.NumRows()
 			return w.Write(rec)
 		})
@@ -387,4 +428,122 @@ func (s *FlightServer) DoGet(tk *flight.Ticket, stream flight.FlightService_DoGe
 	}
 	s.logger.Debug("query: flight DoGet served", "topic", t.Topic, "partition", t.Partition, "rows", rows, "took", time.Since(start))
 	return w.Close()
+}
+
+// jsonCol describes one JSON column inside a ticket. Tickets come back from
+// clients, so the description is plain JSON checked on the way in (Arrow's
+// own schema decoder trusts its input's lengths).
+type jsonCol struct {
+	Name string    `json:"n"`
+	Key  string    `json:"k,omitempty"` // the JSON key, when not Name
+	Type *jsonDesc `json:"t"`
+}
+
+// jsonDesc is a column type: bool, int64, float64, utf8, struct (F) or
+// list (E).
+type jsonDesc struct {
+	T string     `json:"t"`
+	F []*jsonCol `json:"f,omitempty"`
+	E *jsonDesc  `json:"e,omitempty"`
+}
+
+func describeJSON(t arrow.DataType) *jsonDesc {
+	switch t := t.(type) {
+	case *arrow.BooleanType:
+		return &jsonDesc{T: "bool"}
+	case *arrow.Int64Type:
+		return &jsonDesc{T: "int64"}
+	case *arrow.Float64Type:
+		return &jsonDesc{T: "float64"}
+	case *arrow.StructType:
+		d := &jsonDesc{T: "struct"}
+		for _, f := range t.Fields() {
+			d.F = append(d.F, &jsonCol{Name: f.Name, Type: describeJSON(f.Type)})
+		}
+		return d
+	case *arrow.ListType:
+		return &jsonDesc{T: "list", E: describeJSON(t.Elem())}
+	}
+	return &jsonDesc{T: "utf8"}
+}
+
+func (d *jsonDesc) arrowType(depth int) (arrow.DataType, error) {
+	if d == nil || depth > maxJSONDepth+1 {
+		return nil, fmt.Errorf("%w: ticket's JSON columns are malformed", ErrInvalidRange)
+	}
+	switch d.T {
+	case "bool":
+		return arrow.FixedWidthTypes.Boolean, nil
+	case "int64":
+		return arrow.PrimitiveTypes.Int64, nil
+	case "float64":
+		return arrow.PrimitiveTypes.Float64, nil
+	case "utf8":
+		return arrow.BinaryTypes.String, nil
+	case "list":
+		et, err := d.E.arrowType(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		return arrow.ListOf(et), nil
+	case "struct":
+		if len(d.F) == 0 || len(d.F) > maxJSONColumns {
+			return nil, fmt.Errorf("%w: ticket's JSON columns are malformed", ErrInvalidRange)
+		}
+		fs := make([]arrow.Field, len(d.F))
+		for i, c := range d.F {
+			if c == nil {
+				return nil, fmt.Errorf("%w: ticket's JSON columns are malformed", ErrInvalidRange)
+			}
+			ct, err := c.Type.arrowType(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			fs[i] = arrow.Field{Name: c.Name, Type: ct, Nullable: true}
+		}
+		return arrow.StructOf(fs...), nil
+	}
+	return nil, fmt.Errorf("%w: ticket's JSON columns have unknown type %q", ErrInvalidRange, d.T)
+}
+
+// ticketJSON describes JSON columns for a ticket.
+func ticketJSON(fields []arrow.Field) []*jsonCol {
+	out := make([]*jsonCol, len(fields))
+	for i, f := range fields {
+		c := &jsonCol{Name: f.Name, Type: describeJSON(f.Type)}
+		if k := jsonKey(f); k != f.Name {
+			c.Key = k
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// jsonFieldsFromTicket rebuilds the JSON columns a ticket describes.
+func jsonFieldsFromTicket(cols []*jsonCol) ([]arrow.Field, error) {
+	if len(cols) > maxJSONColumns {
+		return nil, fmt.Errorf("%w: ticket has %d JSON columns", ErrInvalidRange, len(cols))
+	}
+	seen := map[string]bool{}
+	for _, f := range Schema.Fields() {
+		seen[f.Name] = true
+	}
+	out := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		if c == nil || seen[c.Name] {
+			return nil, fmt.Errorf("%w: ticket's JSON columns are malformed", ErrInvalidRange)
+		}
+		seen[c.Name] = true
+		t, err := c.Type.arrowType(0)
+		if err != nil {
+			return nil, err
+		}
+		key := c.Key
+		if key == "" {
+			key = c.Name
+		}
+		out[i] = arrow.Field{Name: c.Name, Type: t, Nullable: true,
+			Metadata: arrow.NewMetadata([]string{jsonKeyMeta}, []string{key})}
+	}
+	return out, nil
 }

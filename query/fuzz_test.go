@@ -1,11 +1,14 @@
 package query
 
 import (
+	"encoding/json"
 	"errors"
 	"net/url"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
+
+	"github.com/strata-io/strata/segment/kbatch"
 )
 
 // FuzzParseQuery feeds arbitrary query strings to the HTTP parameter parser:
@@ -62,6 +65,33 @@ func FuzzFlightInputs(f *testing.F) {
 		tk, rg, err := parseTicket(b)
 		if err == nil && (tk.Topic == "" || tk.Partition < 0 || rg.From < 0 || rg.To < 0) {
 			t.Fatalf("%q: accepted ticket %+v", b, tk)
+		}
+	})
+}
+
+// FuzzTicketJSONColumns feeds arbitrary JSON where a ticket describes its
+// JSON columns: a malformed description must be an error, never a panic,
+// and an accepted one must build a working Converter.
+func FuzzTicketJSONColumns(f *testing.F) {
+	fields := InferJSON([][]byte{[]byte(`{"a":1,"b":"x","c":{"d":[1.5,2]},"e":true,"f":[{"g":null}],"offset":3}`)})
+	good, _ := json.Marshal(ticket{V: 1, Topic: "t", JSON: ticketJSON(fields)})
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte(`{"v":1,"topic":"t","json":[{"n":"x","t":{"t":"list","e":{"t":"list"}}}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tk, _, err := parseTicket(b)
+		if err != nil {
+			return
+		}
+		fs, err := jsonFieldsFromTicket(tk.JSON)
+		if err != nil {
+			return
+		}
+		c := NewConverter(BatchOptions{JSON: fs})
+		defer c.Release()
+		c.Append("t", 0, &kbatch.Record{Value: []byte(`{"a":1,"c":{"d":[1]},"f":[{"g":"h"}],"x":[[1],2]}`)})
+		if rec := c.Flush(); rec != nil {
+			rec.Release()
 		}
 	})
 }

@@ -28,7 +28,8 @@ type httpHandler struct {
 // which answers with an Arrow IPC stream (ArrowStreamType) of Schema: the
 // selected records of each partition in turn, in offset order, all
 // partitions when partition is omitted (it also takes a comma-separated
-// list). Times are RFC 3339 or milliseconds since the epoch; batch_rows caps
+// list). decode=json adds typed columns inferred from JSON values
+// (InferJSON). Times are RFC 3339 or milliseconds since the epoch; batch_rows caps
 // the rows per batch. Bad parameters are 400 and an unknown topic or
 // partition 404, each with a plain-text message. A failure after the stream
 // began aborts the connection, so a client sees a truncated stream rather
@@ -76,6 +77,17 @@ func (h *httpHandler) serveArrow(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
+	opts := BatchOptions{MaxRows: rows}
+	if q.Decode == "json" {
+		sample, err := h.r.SampleValues(req.Context(), q.Topic, q.Partitions, q.Range, DefaultJSONSample)
+		if err != nil {
+			http.Error(w, err.Error(), httpStatus(err))
+			return
+		}
+		opts.JSON = InferJSON(sample)
+	}
+	schema := SchemaWithJSON(opts.JSON)
+
 	// The status is sent with the first batch, so an error before any data
 	// (a partition's state unreadable, say) still gets a proper status.
 	var iw *ipc.Writer
@@ -84,10 +96,10 @@ func (h *httpHandler) serveArrow(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", ArrowStreamType)
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
-		iw = ipc.NewWriter(w, ipc.WithSchema(Schema))
+		iw = ipc.NewWriter(w, ipc.WithSchema(schema))
 	}
 	var n int64
-	_, err = h.r.ScanArrow(req.Context(), q.Topic, q.Partitions, q.Range, BatchOptions{MaxRows: rows}, func(rec arrow.RecordBatch) error {
+	_, err = h.r.ScanArrow(req.Context(), q.Topic, q.Partitions, q.Range, opts, func(rec arrow.RecordBatch) error {
 		if iw == nil {
 			begin()
 		}

@@ -16,6 +16,9 @@ type Request struct {
 	// Partitions lists the partitions to read; empty means all of them.
 	Partitions []int32
 	Range      Range
+	// Decode is "" for the default schema or "json" to add typed columns
+	// inferred from JSON values (see InferJSON).
+	Decode string
 }
 
 // ParseTime parses a time bound given as RFC 3339 (2026-01-02T15:04:05Z,
@@ -64,7 +67,7 @@ func parsePartitions(s string) ([]int32, error) {
 // refused so a misspelt bound does not silently read the whole topic.
 var knownParams = map[string]bool{
 	"partition": true, "from": true, "to": true, "start_time": true, "end_time": true,
-	"batch_rows": true,
+	"batch_rows": true, "decode": true,
 }
 
 // ParseQuery reads partition, from, to, start_time and end_time from an
@@ -74,7 +77,7 @@ func ParseQuery(topic string, q url.Values) (Request, error) {
 	req := Request{Topic: topic}
 	for k, v := range q {
 		if !knownParams[k] {
-			return req, fmt.Errorf("%w: unknown parameter %q (want partition, from, to, start_time, end_time, batch_rows)", ErrInvalidRange, k)
+			return req, fmt.Errorf("%w: unknown parameter %q (want partition, from, to, start_time, end_time, decode, batch_rows)", ErrInvalidRange, k)
 		}
 		if len(v) != 1 {
 			return req, fmt.Errorf("%w: parameter %q given %d times", ErrInvalidRange, k, len(v))
@@ -109,7 +112,23 @@ func ParseQuery(topic string, q url.Values) (Request, error) {
 			return req, fmt.Errorf("end_time: %w", err)
 		}
 	}
+	if s, ok := single(q, "decode"); ok {
+		if req.Decode, err = parseDecode(s); err != nil {
+			return req, err
+		}
+	}
 	return req, req.Range.Validate()
+}
+
+// parseDecode checks a decode parameter.
+func parseDecode(s string) (string, error) {
+	switch s {
+	case "", "none":
+		return "", nil
+	case "json":
+		return s, nil
+	}
+	return "", fmt.Errorf("%w: decode=%q: want json (or none)", ErrInvalidRange, s)
 }
 
 // batchRows reads the optional batch_rows parameter (1..1M).

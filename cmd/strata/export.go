@@ -34,6 +34,7 @@ type exportOptions struct {
 	format    string // "arrow" or "parquet"
 	out       string
 	httpURL   string
+	decode    string // "" or "json"
 }
 
 // Parquet row groups are cut at this many rows or this many stream bytes,
@@ -66,6 +67,7 @@ partition, offset, timestamp, key, value, headers.
 	fs.StringVar(&o.endTime, "end-time", "", "end record timestamp, exclusive: RFC 3339 or ms since the epoch")
 	fs.StringVar(&o.format, "format", "", "arrow or parquet (default: from the --out extension)")
 	fs.StringVar(&o.out, "out", "", "file to write (required)")
+	fs.StringVar(&o.decode, "decode", "", "json: add typed columns inferred from JSON object values")
 	fs.StringVar(&o.httpURL, "http", "http://127.0.0.1:9644", "the node's HTTP address (its --http-addr)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -115,7 +117,7 @@ func (o *exportOptions) requestURL() (string, error) {
 	}
 	u = u.JoinPath("v1", "topics", o.topic, "arrow")
 	q := url.Values{}
-	for k, v := range map[string]string{"partition": o.partition, "from": o.from, "to": o.to, "start_time": o.startTime, "end_time": o.endTime} {
+	for k, v := range map[string]string{"partition": o.partition, "from": o.from, "to": o.to, "start_time": o.startTime, "end_time": o.endTime, "decode": o.decode} {
 		if v != "" {
 			q.Set(k, v)
 		}

@@ -258,6 +258,7 @@ func TestExportErrors(t *testing.T) {
 		{[]string{"--topic", "clicks", "--out", out, "--http", live, "--from", "9", "--to", "2"}, "must be greater than from"},
 		{[]string{"--topic", "clicks", "--out", out, "--http", live, "--start-time", "soon"}, "neither RFC 3339"},
 		{[]string{"--topic", "clicks", "--out", out, "--http", "ftp://x"}, "not an http(s) URL"},
+		{[]string{"--topic", "clicks", "--out", out, "--http", live, "--decode", "avro"}, `decode="avro": want json`},
 		{[]string{"--topic", "clicks", "--out", filepath.Join(dir, "missing", "x.arrow"), "--http", live}, "no such file or directory"},
 	} {
 		var stdout, stderr bytes.Buffer

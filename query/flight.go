@@ -56,6 +56,10 @@ type FlightServer struct {
 	logger *slog.Logger
 	grpc   *grpc.Server
 	schema []byte // Schema serialized once
+	// closing is cancelled by Close so running DoGet streams end at once
+	// instead of holding GracefulStop.
+	closing context.Context
+	stop    context.CancelFunc
 }
 
 // FlightCommand is the JSON a CMD descriptor carries, e.g.
@@ -103,6 +107,7 @@ func NewFlightServer(r *Reader, cfg FlightConfig, logger *slog.Logger) *FlightSe
 		cfg.Batch.MaxBytes = DefaultFlightBatchBytes
 	}
 	s := &FlightServer{r: r, cfg: cfg, logger: logger, schema: flight.SerializeSchema(Schema, memory.DefaultAllocator)}
+	s.closing, s.stop = context.WithCancel(context.Background())
 	s.grpc = grpc.NewServer()
 	flight.RegisterFlightServiceServer(s.grpc, s)
 	return s
@@ -118,9 +123,11 @@ func (s *FlightServer) Serve(ln net.Listener) error {
 	return err
 }
 
-// Close stops accepting, lets running calls finish until ctx is done, then
-// cuts them off. It returns once every call has ended.
+// Close stops accepting, ends running DoGet streams (their clients see
+// Canceled), lets other calls finish until ctx is done, then cuts them off.
+// It returns once every call has ended.
 func (s *FlightServer) Close(ctx context.Context) error {
+	s.stop()
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
@@ -416,8 +423,11 @@ func (s *FlightServer) DoGet(tk *flight.Ticket, stream flight.FlightService_DoGe
 	var rows int64
 	// A planned range that was empty (To == From) has nothing to read; Range
 	// would read it as open-ended.
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	defer context.AfterFunc(s.closing, cancel)()
 	if t.To == nil || *t.To > t.From {
-		_, err = s.r.ScanArrow(stream.Context(), t.Topic, req.Partitions, rg, opts, func(rec arrow.RecordBatch) error {
+		_, err = s.r.ScanArrow(ctx, t.Topic, req.Partitions, rg, opts, func(rec arrow.RecordBatch) error {
 			rows += rec.NumRows()
 			return w.Write(rec)
 		})

@@ -11,6 +11,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
+// writeTimeout bounds how long one batch may take to reach a client.
+const writeTimeout = 2 * time.Minute
+
 // ArrowStreamType is the media type of an Arrow IPC stream.
 const ArrowStreamType = "application/vnd.apache.arrow.stream"
 
@@ -103,6 +106,8 @@ func (h *httpHandler) serveArrow(w http.ResponseWriter, req *http.Request) {
 		if iw == nil {
 			begin()
 		}
+		// A client that stops reading must not pin a scan forever.
+		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if err := iw.Write(rec); err != nil {
 			return fmt.Errorf("query: write to client: %w", err)
 		}
@@ -135,10 +140,15 @@ func (r *Reader) checkRequest(q Request) error {
 	if err != nil {
 		return err
 	}
+	seen := map[int32]bool{}
 	for _, p := range q.Partitions {
 		if p < 0 || p >= t.Partitions {
 			return fmt.Errorf("%w: topic %q has %d partitions, no partition %d", ErrUnknownPartition, q.Topic, t.Partitions, p)
 		}
+		if seen[p] {
+			return fmt.Errorf("%w: partition %d listed twice", ErrInvalidRange, p)
+		}
+		seen[p] = true
 	}
 	return nil
 }

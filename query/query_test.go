@@ -135,6 +135,8 @@ func TestHTTPBadRequests(t *testing.T) {
 		{"GET", "/v1/topics/t/arrow?form=3", 400, `unknown parameter "form"`},
 		{"GET", "/v1/topics/t/arrow?from=1&from=2", 400, "given 2 times"},
 		{"GET", "/v1/topics/t/arrow?batch_rows=0", 400, "batch_rows"},
+		{"GET", "/v1/topics/t/arrow?partition=1,1", 400, "partition 1 listed twice"},
+		{"GET", "/v1/topics/t/arrow?decode=avro", 400, `decode="avro"`},
 		{"GET", "/v1/topics/nope/arrow", 404, `unknown topic: "nope"`},
 		{"GET", "/v1/topics/t/arrow?partition=3", 404, "has 3 partitions, no partition 3"},
 		{"POST", "/v1/topics/t/arrow", 405, ""},

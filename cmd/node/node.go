@@ -86,6 +86,10 @@ type Node struct {
 	kafkaLn  net.Listener
 	httpSrv  *http.Server
 	httpLn   net.Listener
+	// httpStop cancels every HTTP request's context at shutdown, so a long
+	// Arrow stream ends at once instead of holding Shutdown until its ctx
+	// expires.
+	httpStop context.CancelFunc
 	flight   *query.FlightServer
 	flightLn net.Listener
 
@@ -210,7 +214,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ready\n")) })
 		mux.Handle("/v1/", query.NewHTTPHandler(query.New(n.meta, n.bucket, logger), logger))
-		n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		httpCtx, httpStop := context.WithCancel(context.Background())
+		n.httpStop = httpStop
+		n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return httpCtx }}
 		go n.httpSrv.Serve(n.httpLn)
 	}
 	if cfg.FlightAddr != "" {
@@ -298,6 +305,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 		errs = append(errs, n.tier.Close(ctx))
 	}
 	if n.httpSrv != nil {
+		n.httpStop()
 		errs = append(errs, n.httpSrv.Shutdown(ctx))
 	}
 	if n.flight != nil {

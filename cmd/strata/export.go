@@ -324,6 +324,10 @@ func runExport(ctx context.Context, o exportOptions, stderr io.Writer) (err erro
 	if err = fw.Close(); err != nil {
 		return fmt.Errorf("export: finishing %s: %w", o.out, err)
 	}
+	// CreateTemp makes the file private; an export is an ordinary file.
+	if err = tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
 	if err = tmp.Sync(); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}

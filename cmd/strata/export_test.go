@@ -160,6 +160,9 @@ func TestExportParquetAndArrow(t *testing.T) {
 		if !strings.Contains(stderr.String(), "exported 900 rows") {
 			t.Errorf("progress %q does not report 900 rows", stderr.String())
 		}
+		if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("output file %v (%v), want mode 0644", st, err)
+		}
 		pf, err := file.OpenParquetFile(out, false)
 		if err != nil {
 			t.Fatal(err)

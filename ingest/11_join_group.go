@@ -23,7 +23,7 @@ import (
 )
 
 func (s *Server) handleJoinGroup(r *request, req *kmsg.JoinGroupRequest) func(context.Context) kmsg.Response {
-	cl := group.Client{ID: clientID(r)}
+	cl := group.Client{ID: clientID(r), Host: clientHost(r)}
 	return func(ctx context.Context) kmsg.Response {
 		if resp := s.groups.Join(ctx, cl, req); resp != nil {
 			return resp

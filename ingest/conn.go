@@ -40,6 +40,8 @@ type request struct {
 	// arrived is when the frame was read: produce and fetch deadlines
 	// count from here, as Kafka's do.
 	arrived time.Time
+	// remote is the client's address (host:port), for DescribeGroups.
+	remote string
 }
 
 // readFrame reads one size-prefixed frame from r. A size below zero or above
@@ -280,6 +282,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		req.arrived = arrived
+		req.remote = c.remote
 		c.s.m.requested(req.key)
 		resp, later, err := c.s.dispatch(c.ctx, req)
 		if err != nil {
@@ -363,6 +366,19 @@ func (c *conn) writeLoop() {
 const maxKeptBuffer = 1 << 20
 
 // clientID formats a request's client id for logs.
+// clientHost is the client's address as Kafka shows it in DescribeGroups:
+// "/" and the IP.
+func clientHost(r *request) string {
+	if r == nil || r.remote == "" {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(r.remote)
+	if err != nil {
+		return ""
+	}
+	return "/" + host
+}
+
 func clientID(r *request) string {
 	if r == nil || r.clientID == nil {
 		return ""

@@ -101,7 +101,7 @@ func TestTopicAndGroupCommandsAgainstANode(t *testing.T) {
 	}
 	desc := cli(t, "group", "describe", "billing", boot)
 	t.Log("\n" + desc)
-	for _, want := range []string{"group billing", "members 1", "orders  0          10         20              10"} {
+	for _, want := range []string{"group billing", "members 1", "/127.0.0.1", "orders  0          10         20              10"} {
 		if !strings.Contains(desc, want) {
 			t.Fatalf("group describe lacks %q:\n%s", want, desc)
 		}

@@ -11,7 +11,9 @@
 //     etcd, it needs no leadership: any node reads any partition, and a
 //     reader never touches the broker's hot path.
 //   - Converter and Reader.ScanArrow: records to Arrow batches bounded in
-//     rows and bytes.
+//     rows and bytes; optionally (decode=json) with typed columns inferred
+//     from a sample of JSON object values (InferJSON) after the default
+//     ones.
 //   - Surfaces: NewHTTPHandler (an Arrow IPC stream over HTTP, mounted by
 //     cmd/node next to /metrics) and FlightServer (Arrow Flight: one endpoint
 //     per partition, DoGet streams a partition's range). `strata export`

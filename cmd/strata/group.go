@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -22,35 +19,19 @@ func groupCmd(args []string, stdout, stderr io.Writer) error {
 		return errors.New("group: want a subcommand: list, describe or delete")
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("group "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bootstrap := fs.String("bootstrap", envOr("STRATA_BOOTSTRAP", "127.0.0.1:9092"), "address of a Strata node (env STRATA_BOOTSTRAP)")
-	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
-	var positional []string
-	rest := args[1:]
-	for len(rest) > 0 {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			positional = append(positional, rest[0])
-			rest = rest[1:]
-		}
+	a := newAdminCmd("group "+sub, stderr)
+	if err := a.parse(args[1:]); err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*bootstrap, ",")...), kgo.RequestRetries(2))
+	if sub != "list" && sub != "describe" && sub != "delete" {
+		return fmt.Errorf("group: unknown subcommand %q (want list, describe or delete)", sub)
+	}
+	needName := func() (string, error) { return a.one("group") }
+	ctx, cl, done, err := a.dial()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	needName := func() (string, error) {
-		if len(positional) != 1 {
-			return "", fmt.Errorf("group %s: want exactly one group name", sub)
-		}
-		return positional[0], nil
-	}
+	defer done()
 	switch sub {
 	case "list":
 		return groupList(ctx, cl, stdout)

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,50 +22,31 @@ func topicCmd(args []string, stdout, stderr io.Writer) error {
 		return errors.New("topic: want a subcommand: create, list, describe or delete")
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("topic "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bootstrap := fs.String("bootstrap", envOr("STRATA_BOOTSTRAP", "127.0.0.1:9092"), "address of a Strata node (env STRATA_BOOTSTRAP)")
-	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
-	partitions := fs.Int("partitions", 1, "number of partitions (create)")
+	a := newAdminCmd("topic "+sub, stderr)
+	partitions := a.fs.Int("partitions", 1, "number of partitions (create)")
 	var configs listFlag
-	fs.Var(&configs, "config", "topic configs as k=v,k2=v2 (create)")
-
-	// Allow flags before or after the topic name.
-	var positional []string
-	rest := args[1:]
-	for len(rest) > 0 {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			positional = append(positional, rest[0])
-			rest = rest[1:]
-		}
+	a.fs.Var(&configs, "config", "topic configs as k=v,k2=v2 (create)")
+	if err := a.parse(args[1:]); err != nil {
+		return err
 	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*bootstrap, ",")...), kgo.RequestRetries(2))
+	needName := func() (string, error) { return a.one("topic") }
+	if sub != "create" && sub != "list" && sub != "describe" && sub != "delete" {
+		return fmt.Errorf("topic: unknown subcommand %q (want create, list, describe or delete)", sub)
+	}
+	if sub == "create" && *partitions < 1 {
+		return fmt.Errorf("topic create: --partitions must be at least 1")
+	}
+	ctx, cl, done, err := a.dial()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer done()
 
-	needName := func() (string, error) {
-		if len(positional) != 1 {
-			return "", fmt.Errorf("topic %s: want exactly one topic name", sub)
-		}
-		return positional[0], nil
-	}
 	switch sub {
 	case "create":
 		name, err := needName()
 		if err != nil {
 			return err
-		}
-		if *partitions < 1 {
-			return fmt.Errorf("topic create: --partitions must be at least 1")
 		}
 		return topicCreate(ctx, cl, stdout, name, int32(*partitions), configs)
 	case "list":

@@ -217,13 +217,12 @@ func groupScenario(t *testing.T, addr, topic, group string, total int, quiet boo
 	flow := startFlow(t, ctx, prod, topic, topic+"-2", third)
 	stop2 := start("m2", tl)
 	acked = append(acked, flow.wait(t)...)
-	tl.waitUntil(t, ctx, "the second third, m2 taking part", func() bool {
-		return tl.distinct() >= len(acked) && tl.of("m2") > 0
-	})
+	acked = append(acked, trickle(t, ctx, prod, topic, topic+"-2t", tl, "m2 to take part", func() bool { return tl.of("m2") > 0 })...)
+	waitAll(t, ctx, tl, acked, "the second third")
 
 	flow = startFlow(t, ctx, prod, topic, topic+"-3", total-2*third)
 	stop3 := start("m3", tl)
-	tl.waitUntil(t, ctx, "m3 to take part", func() bool { return tl.of("m3") > 0 })
+	acked = append(acked, trickle(t, ctx, prod, topic, topic+"-3t", tl, "m3 to take part", func() bool { return tl.of("m3") > 0 })...)
 	if !quiet {
 		stop1()
 	}
@@ -240,6 +239,28 @@ func groupScenario(t *testing.T, addr, topic, group string, total int, quiet boo
 
 	tl.check(t, acked)
 	checkCommitted(t, ctx, addr, group, topic)
+}
+
+// trickle produces one record per partition every 100ms until cond holds,
+// so a member that joined after a batch was consumed still gets records,
+// however long its rebalance takes (cooperative protocols need two). It
+// returns the acknowledged records.
+func trickle(t *testing.T, ctx context.Context, cl *kgo.Client, topic, prefix string, tl *tally, what string, cond func() bool) []rec {
+	t.Helper()
+	var acked []rec
+	for i := 0; !cond(); i++ {
+		if ctx.Err() != nil {
+			tl.mu.Lock()
+			defer tl.mu.Unlock()
+			t.Fatalf("timed out waiting for %s: by member %v", what, tl.byMember)
+		}
+		acked = append(acked, produceAll(t, ctx, cl, topic, testRecords(fmt.Sprint(prefix, i), groupPartitions, groupPartitions))...)
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	return acked
 }
 
 // waitAll waits until every acknowledged record was processed; on a
@@ -510,7 +531,7 @@ func (h saramaHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 
 func TestGroupSarama(t *testing.T) {
 	addr := startBroker(t, withPartitions(groupPartitions))
-	for _, strategy := range []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange(), sarama.NewBalanceStrategyRoundRobin()} {
+	for _, strategy := range []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange(), sarama.NewBalanceStrategyRoundRobin(), sarama.NewBalanceStrategySticky()} {
 		t.Run(strategy.Name(), func(t *testing.T) {
 			topic, group := "grp-sarama-"+strategy.Name(), "sarama-"+strategy.Name()
 			start := func(name string, tl *tally) func() {
@@ -582,9 +603,19 @@ func (b *lockedBuffer) String() string {
 func TestGroupKcat(t *testing.T) {
 	kcat := requireTool(t, "kcat")
 	addr := startBroker(t, withPartitions(groupPartitions))
-	topic, group := "grp-kcat", "kcat"
-	start := func(name string, tl *tally) func() {
+	for _, strategy := range []string{"range,roundrobin", "cooperative-sticky"} {
+		t.Run(strategy, func(t *testing.T) {
+			topic, group := "grp-kcat-"+strategy[:5], "kcat-"+strategy[:5]
+			groupScenario(t, addr, topic, group, 1500, true, kcatMember(t, kcat, addr, group, topic, strategy))
+		})
+	}
+}
+
+// kcatMember starts kcat -G members with the given assignment strategy.
+func kcatMember(t *testing.T, kcat, addr, group, topic, strategy string) func(string, *tally) func() {
+	return func(name string, tl *tally) func() {
 		cmd := exec.Command(kcat, "-b", addr, "-G", group, "-q", "-u",
+			"-X", "partition.assignment.strategy="+strategy,
 			"-X", "client.id="+name,
 			"-X", "auto.offset.reset=earliest",
 			"-X", "auto.commit.interval.ms=100",
@@ -641,7 +672,6 @@ func TestGroupKcat(t *testing.T) {
 		t.Cleanup(stop)
 		return stop
 	}
-	groupScenario(t, addr, topic, group, 1500, true, start)
 }
 
 // kafkajsGroupResult is group_consume.js's output.

@@ -97,6 +97,17 @@ var (
 // oversized payload is not copied: only a header declaring it is appended,
 // and decoders report it as ErrTooLarge.
 func AppendBlock(dst []byte, meta BlockMeta, batches []byte) []byte {
+	return appendBlock(dst, meta, batches, true)
+}
+
+// AppendRawBlock is AppendBlock without trying zstd: for batches a client
+// already compressed, where a second compression costs CPU and saves
+// nothing. The block is the same format (codec none) for every reader.
+func AppendRawBlock(dst []byte, meta BlockMeta, batches []byte) []byte {
+	return appendBlock(dst, meta, batches, false)
+}
+
+func appendBlock(dst []byte, meta BlockMeta, batches []byte, tryCompress bool) []byte {
 	start := len(dst)
 	if len(batches) > MaxBlockSize {
 		dst = appendBlockHeader(dst, meta, codecNone, math.MaxUint32, math.MaxUint32, 0)
@@ -105,7 +116,7 @@ func AppendBlock(dst []byte, meta BlockMeta, batches []byte) []byte {
 	dst = slices.Grow(dst, BlockHeaderSize+len(batches))
 	dst = dst[:start+BlockHeaderSize]
 	codec := byte(codecNone)
-	if len(batches) >= minCompressSize {
+	if tryCompress && len(batches) >= minCompressSize {
 		if enc := encoder(); enc != nil {
 			out := enc.EncodeAll(batches, dst)
 			if stored := len(out) - len(dst); stored <= len(batches)-len(batches)/20 {

@@ -203,7 +203,14 @@ func (p *Partition) Append(ctx context.Context, batch []byte, h kbatch.Header) (
 		MaxTimestamp: h.MaxTimestamp,
 		BatchCount:   1,
 	}
-	block := segment.AppendBlock(nil, meta, batch)
+	var block []byte
+	if h.Codec() == kbatch.None {
+		block = segment.AppendBlock(nil, meta, batch)
+	} else {
+		// The client compressed it; zstd over snappy/lz4/zstd/gzip output
+		// costs CPU under the partition lock and saves almost nothing.
+		block = segment.AppendRawBlock(nil, meta, batch)
+	}
 	active := p.segs[len(p.segs)-1]
 	if active.size >= p.t.cfg.LocalSegmentBytes && len(active.refs) > 0 {
 		if err := p.newSegmentLocked(base); err != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -94,6 +95,7 @@ type Node struct {
 	flightLn net.Listener
 
 	serveErr  chan error
+	closing   atomic.Bool // set when Close begins; /readyz answers 503
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -212,7 +214,14 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ready\n")) })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			// Not ready once shutdown began: load balancers stop sending.
+			if n.closing.Load() {
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				return
+			}
+			w.Write([]byte("ready\n"))
+		})
 		mux.Handle("/v1/", query.NewHTTPHandler(query.New(n.meta, n.bucket, logger), logger))
 		httpCtx, httpStop := context.WithCancel(context.Background())
 		n.httpStop = httpStop
@@ -288,6 +297,7 @@ func (n *Node) ServeErr() <-chan error { return n.serveErr }
 // Close shuts down gracefully: stop accepting, flush, answer or fail in-flight
 // requests, close etcd. Bounded by ctx.
 func (n *Node) Close(ctx context.Context) error {
+	n.closing.Store(true)
 	n.closeOnce.Do(func() { n.closeErr = n.shutdown(ctx) })
 	return n.closeErr
 }

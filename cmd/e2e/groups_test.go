@@ -708,8 +708,8 @@ func TestGroupKafkajs(t *testing.T) {
 		t.Fatalf("kafkajs version %q, want 2.2.4: %s", res.Version, setupHint)
 	}
 	produced := fromKafkajs(t, res.Produced)
-	if len(produced) != 1500 {
-		t.Fatalf("kafkajs acknowledged %d records, want 1500", len(produced))
+	if len(produced) < 1500 {
+		t.Fatalf("kafkajs acknowledged %d records, want at least 1500", len(produced))
 	}
 	tl := newTally()
 	for _, c := range res.Consumed {

@@ -9,6 +9,8 @@
 //   2. m2 joins while the second third is produced;
 //   3. m3 joins, m1 leaves, while the last third is produced;
 //   4. m2 and m3 leave once everything was processed.
+// A member that joins after the records of its phase were consumed gets a
+// trickle of extra records until it takes part (ids from count on).
 // Members commit as kafkajs users do by default (autoCommit, and on every
 // rebalance and disconnect).
 //
@@ -104,6 +106,22 @@ async function until(what, cond) {
   }
 }
 
+// trickleUntil produces one record per partition every 100ms until cond
+// holds, so a member that joined after a batch was consumed still gets
+// records however long its rebalance takes.
+let extra = 0
+async function trickleUntil(producer, what, cond) {
+  while (!cond()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}: by member ${JSON.stringify(byMember)}`)
+    }
+    const from = cfg.count + extra
+    extra += cfg.partitions
+    await produceRange(producer, from, from + cfg.partitions)
+    await new Promise(r => setTimeout(r, 100))
+  }
+}
+
 async function main() {
   const producer = kafka.producer({ allowAutoTopicCreation: true, idempotent: false })
   await producer.connect()
@@ -116,11 +134,12 @@ async function main() {
     const flow2 = produceRange(producer, third, 2 * third)
     const m2 = await startMember('m2')
     await flow2
-    await until('the second third, m2 taking part', () => seen.size >= produced.length && byMember.m2 > 0)
+    await trickleUntil(producer, 'm2 to take part', () => byMember.m2 > 0)
+    await until('the second third', () => seen.size >= produced.length)
 
     const flow3 = produceRange(producer, 2 * third, cfg.count)
     const m3 = await startMember('m3')
-    await until('m3 to take part', () => byMember.m3 > 0)
+    await trickleUntil(producer, 'm3 to take part', () => byMember.m3 > 0)
     await m1.disconnect()
     await flow3
     await until('every record', () => seen.size >= produced.length)

@@ -5,8 +5,8 @@ package ingest
 //   Stable group's members also carry their metadata and assignment, and its
 //   protocol is named, as in Kafka. A group known only by committed offsets
 //   is Empty; an unknown group is Dead, and from v6 GROUP_ID_NOT_FOUND.
-// * ClientHost is empty: the request does not carry the connection's
-//   address to the handlers.
+// * ClientHost is the member's address when it joined ("/" and the IP), as
+//   Kafka shows it.
 // * AuthorizedOperations (v3+, when asked): READ, DELETE and DESCRIBE, as
 //   there are no ACLs.
 

@@ -365,7 +365,6 @@ func (c *conn) writeLoop() {
 // responses or returns to the pool.
 const maxKeptBuffer = 1 << 20
 
-// clientID formats a request's client id for logs.
 // clientHost is the client's address as Kafka shows it in DescribeGroups:
 // "/" and the IP.
 func clientHost(r *request) string {
@@ -379,6 +378,7 @@ func clientHost(r *request) string {
 	return "/" + host
 }
 
+// clientID formats a request's client id for logs.
 func clientID(r *request) string {
 	if r == nil || r.clientID == nil {
 		return ""

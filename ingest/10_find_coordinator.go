@@ -1,8 +1,9 @@
 package ingest
 
 // FindCoordinator: v0-v6 served
-// * This node coordinates every consumer group (ingest/group): a group key
-//   is answered with this node's id and advertised address. v4+ batch keys
+// * Each group has one coordinator: the live node rendezvous hashing of the
+//   group id picks (metadata.AssignedNodeFor), as partitions are assigned.
+//   Other nodes answer NOT_COORDINATOR for it. v4+ batch keys
 //   (CoordinatorKeys), each answered on its own.
 // * Transactional ids (key type 1), share groups (2) and unknown types get
 //   INVALID_REQUEST with a message: Strata has no transaction or share
@@ -34,6 +35,12 @@ func (s *Server) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.F
 func newCoordinator(cfg Config, meta *metadata.Store, logger *slog.Logger, reg prometheus.Registerer) *group.Coordinator {
 	gc := cfg.Groups
 	gc.NodeID, gc.Host, gc.Port = cfg.NodeID, cfg.AdvertisedHost, cfg.AdvertisedPort
+	if gc.Owner == nil {
+		gc.Owner = func(g string) (int32, string, int32, bool) {
+			n, ok := meta.AssignedNodeFor("group/" + g)
+			return n.ID, n.Host, n.Port, ok
+		}
+	}
 	c, err := group.New(gc, meta, logger, reg)
 	if err == nil {
 		return c
@@ -41,6 +48,6 @@ func newCoordinator(cfg Config, meta *metadata.Store, logger *slog.Logger, reg p
 	logger.Error("group coordinator: configuration refused, using defaults", "err", err)
 	// With the default configuration and no registry, New only fails for
 	// a nil store, which meta (typed) never is.
-	c, _ = group.New(group.Config{NodeID: gc.NodeID, Host: gc.Host, Port: gc.Port}, meta, logger, nil)
+	c, _ = group.New(group.Config{NodeID: gc.NodeID, Host: gc.Host, Port: gc.Port, Owner: gc.Owner}, meta, logger, nil)
 	return c
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/cmd/node"
 	"github.com/strata-io/strata/metadata"
 )
 
@@ -131,4 +132,93 @@ func partitionLeaders(t *testing.T, ctx context.Context, cl *kgo.Client, topic s
 		}
 	}
 	return out
+}
+
+// TestClusterOneCoordinatorPerGroup starts two nodes on one etcd and store
+// and a consumer group whose two members bootstrap from different nodes:
+// they must end up in one group (one coordinator), splitting the
+// partitions, not in two groups that each read everything.
+func TestClusterOneCoordinatorPerGroup(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	etcd, err := metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { etcd.Close() })
+	store := "file://" + t.TempDir()
+	var addrs []string
+	for id := int32(0); id < 2; id++ {
+		cfg := node.DefaultConfig()
+		cfg.NodeID = id
+		cfg.DataDir = t.TempDir()
+		cfg.KafkaAddr, cfg.HTTPAddr = "127.0.0.1:0", ""
+		cfg.EtcdEndpoints = etcd.Endpoints()
+		cfg.ObjectStore = store
+		cfg.FlushInterval = 10 * time.Millisecond
+		cfg.DefaultPartitions = 6
+		n, err := node.Start(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			n.Close(ctx)
+		})
+		addrs = append(addrs, n.KafkaAddr())
+	}
+	admin := newClient(t, addrs[0], kgo.SeedBrokers(addrs...))
+	ensureTopic(t, ctx, admin, "shared")
+	produceAll(t, ctx, admin, "shared", testRecords("shared", 600, 6))
+
+	members := make([]*kgo.Client, 2)
+	for i := range members {
+		members[i] = newClient(t, addrs[i], kgo.ConsumerGroup("one-group"), kgo.ConsumeTopics("shared"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		go func(cl *kgo.Client) {
+			for ctx.Err() == nil {
+				if fs := cl.PollFetches(ctx); fs.IsClientClosed() {
+					return
+				}
+			}
+		}(members[i])
+	}
+	// Wait until the coordinator (wherever it is) reports both members.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = []string{"one-group"}
+		resp, err := req.RequestWith(ctx, admin)
+		if err == nil && len(resp.Groups) == 1 && resp.Groups[0].ErrorCode == 0 &&
+			resp.Groups[0].State == "Stable" && len(resp.Groups[0].Members) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the group never had both members under one coordinator: %+v, %v", resp, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// And only one node claims to coordinate it.
+	coordinators := 0
+	for _, a := range addrs {
+		cl := newClient(t, a, kgo.SeedBrokers(a))
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKey = "one-group"
+		req.CoordinatorKeys = []string{"one-group"}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := resp.NodeID
+		if len(resp.Coordinators) == 1 {
+			id = resp.Coordinators[0].NodeID
+		}
+		if id == 0 || id == 1 {
+			coordinators |= 1 << id
+		}
+	}
+	if coordinators != 1 && coordinators != 2 {
+		t.Fatalf("nodes disagree on the coordinator of one-group (bitmask %b)", coordinators)
+	}
 }

@@ -15,8 +15,9 @@ const (
 	keyTypeTransaction int8 = 1
 )
 
-// FindCoordinator handles a FindCoordinator request: this node
-// coordinates every group. v0-v3 ask for one key, v4+ for a batch.
+// FindCoordinator handles a FindCoordinator request: each group's owner
+// (Config.Owner; this node when there is none). v0-v3 ask for one key, v4+
+// for a batch.
 // Transactional ids (and any other key type) get INVALID_REQUEST: Strata
 // has no transaction coordinator, and saying so fails the client at once
 // instead of letting it retry until its timeout.
@@ -42,20 +43,22 @@ func (c *Coordinator) FindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.Fi
 		code = kerr.CoordinatorNotAvailable.Code
 	}
 	c.mu.Unlock()
-	node, host, port := c.cfg.NodeID, c.cfg.Host, c.cfg.Port
-	if code != 0 {
-		node, host, port = -1, "", -1
+	answer := func(key string) (int32, string, int32) {
+		if code != 0 {
+			return -1, "", -1
+		}
+		return c.owner(key)
 	}
 	if req.Version < 4 {
 		resp.ErrorCode, resp.ErrorMessage = code, msg
-		resp.NodeID, resp.Host, resp.Port = node, host, port
+		resp.NodeID, resp.Host, resp.Port = answer(req.CoordinatorKey)
 		return resp
 	}
 	for _, key := range req.CoordinatorKeys {
 		rc := kmsg.NewFindCoordinatorResponseCoordinator()
 		rc.Key = key
 		rc.ErrorCode, rc.ErrorMessage = code, msg
-		rc.NodeID, rc.Host, rc.Port = node, host, port
+		rc.NodeID, rc.Host, rc.Port = answer(key)
 		resp.Coordinators = append(resp.Coordinators, rc)
 	}
 	return resp
@@ -156,7 +159,7 @@ func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsReques
 		return resp
 	}
 	for _, name := range stored {
-		if _, ok := found[name]; !ok {
+		if _, ok := found[name]; !ok && c.owns(name) {
 			found[name] = entry{Empty.String(), ""}
 		}
 	}

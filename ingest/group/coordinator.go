@@ -55,6 +55,12 @@ type Config struct {
 	// (OFFSET_METADATA_TOO_LARGE beyond it), as Kafka's
 	// offset.metadata.max.bytes. Default 4096.
 	MaxMetadataBytes int
+	// Owner names the node that coordinates a group, when several nodes
+	// share the cluster (ok false: no answer yet, this node takes it). Every
+	// node must compute the same owner; requests for a group another node
+	// owns get NOT_COORDINATOR, so a group never has two coordinators. Nil:
+	// this node coordinates every group.
+	Owner func(group string) (nodeID int32, host string, port int32, ok bool)
 }
 
 // Defaults applied by New.
@@ -66,6 +72,25 @@ const (
 
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("group: coordinator closed")
+
+// errNotOwner: another node coordinates the group.
+var errNotOwner = errors.New("group: another node coordinates this group")
+
+// owner returns the node coordinating group name.
+func (c *Coordinator) owner(name string) (nodeID int32, host string, port int32) {
+	if c.cfg.Owner != nil {
+		if id, h, p, ok := c.cfg.Owner(name); ok {
+			return id, h, p
+		}
+	}
+	return c.cfg.NodeID, c.cfg.Host, c.cfg.Port
+}
+
+// owns reports whether this node coordinates group name.
+func (c *Coordinator) owns(name string) bool {
+	id, _, _ := c.owner(name)
+	return id == c.cfg.NodeID
+}
 
 // Client describes the connection a request came on, for DescribeGroups.
 type Client struct {
@@ -163,6 +188,9 @@ func (c *Coordinator) lookup(name string, create bool) (g *group, err error) {
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, ErrClosed
+	}
+	if !c.owns(name) {
+		return nil, errNotOwner
 	}
 	g = c.groups[name]
 	if g == nil && create {

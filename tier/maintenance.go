@@ -46,7 +46,10 @@ func (t *Tier) maintainPartitions(ctx context.Context) {
 		}
 		topic, ok := t.meta.Topic(p.tp.Topic)
 		if !ok || topic.ID != p.topicID {
-			continue // deleted: DropTopic closes it
+			// Deleted (maybe through another node, so DropTopic never ran
+			// here): let go of it and its local files.
+			p.close(ErrNotLeader, true)
+			continue
 		}
 		tc := parseTopicConfig(topic.Configs)
 		now := time.Now()

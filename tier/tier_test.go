@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -581,5 +582,24 @@ func TestOnlyTheAssignedNodeLeads(t *testing.T) {
 	}
 	if owners[1] == 0 || owners[2] == 0 {
 		t.Fatalf("8 partitions all on one node: %v", owners)
+	}
+}
+
+func TestTopicDeletedElsewhereIsDropped(t *testing.T) {
+	e := newEnv(t, 1)
+	tr := e.tier(Config{MaintenanceInterval: 10 * time.Millisecond})
+	p := e.partition(tr, 0)
+	fill(t, p, 1, "x", time.Now().UnixMilli())
+	// Another node deletes the topic: this tier never hears DropTopic.
+	if err := e.meta().DeleteTopic(context.Background(), e.topic); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, p.isClosed)
+	b, h := batch(t, 1, "late", 1)
+	if _, _, err := p.Append(context.Background(), b, h); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("append to a deleted topic's partition: %v, want ErrNotLeader", err)
+	}
+	if _, err := os.Stat(p.dir); !os.IsNotExist(err) {
+		t.Fatalf("local files of the deleted partition still there: %v", err)
 	}
 }

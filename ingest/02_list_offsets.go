@@ -3,8 +3,8 @@ package ingest
 // ListOffsets: v1-v11 served (v0's offsets-before-time form is not, as in Kafka 4.0)
 // * -1 latest: the high watermark (durable end), with our leader epoch.
 // * -2 earliest and -4 earliest-local (v8+): the log start offset.
-// * -3 max timestamp (v7+): answered offset -1, timestamp -1 (no such record
-//   known) until the tier can find the record with the largest timestamp.
+// * -3 max timestamp (v7+): the first record with the largest timestamp, and
+//   that timestamp (offset -1, timestamp -1 for an empty partition).
 // * -5 latest-tiered (v9+) and -6 earliest-pending-upload (v11+): -1, as a
 //   broker without Kafka tiered storage answers; Strata's object store is
 //   its only log, not a remote tier.
@@ -92,7 +92,17 @@ func (s *Server) listOffset(ctx context.Context, version int16, tp metadata.TP, 
 		sp.LeaderEpoch = p.LeaderEpoch()
 	case -2, -4:
 		sp.Offset = p.LogStartOffset()
-	case -3, -5, -6:
+	case -3:
+		offset, ts, found, err := p.MaxTimestampOffset(ctx)
+		if err != nil {
+			sp.ErrorCode = errCode(err)
+			return
+		}
+		if found {
+			sp.Offset, sp.Timestamp = offset, ts
+			sp.LeaderEpoch = p.LeaderEpoch()
+		}
+	case -5, -6:
 		// See the header comment: no answer, which is not an error.
 	default:
 		offset, ts, found, err := p.OffsetForTimestamp(ctx, rp.Timestamp)

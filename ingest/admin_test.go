@@ -298,7 +298,6 @@ func TestListOffsets(t *testing.T) {
 		{"latest", 1, -1, -1, 0, "lo", 0, 6},
 		{"earliest", 1, -2, -1, 0, "lo", 0, 0},
 		{"earliest local", 8, -4, -1, 0, "lo", 0, 0},
-		{"max timestamp (not known yet)", 7, -3, -1, 0, "lo", 0, -1},
 		{"max timestamp below v7", 6, -3, -1, 0, "lo", kerr.UnsupportedVersion.Code, -1},
 		{"latest tiered", 9, -5, -1, 0, "lo", 0, -1},
 		{"unknown special timestamp", 11, -7, -1, 0, "lo", kerr.UnsupportedVersion.Code, -1},
@@ -341,5 +340,35 @@ func TestListOffsets(t *testing.T) {
 		if sp.ErrorCode != kerr.InvalidRequest.Code {
 			t.Fatalf("duplicate: %v", kerr.ErrorForCode(sp.ErrorCode))
 		}
+	}
+}
+
+func TestListOffsetsMaxTimestamp(t *testing.T) {
+	n := startNode(t, nil)
+	n.createTopic("lomax", 1)
+	c := n.dial()
+	// Batches with timestamps 100.., 900.., 500..: the largest is 901 at offset 3.
+	for _, base := range []int64{100, 900, 500} {
+		recs := []kbatch.Record{{Timestamp: base, Value: []byte("a")}, {Timestamp: base + 1, Value: []byte("b")}}
+		b, err := kbatch.Build(recs, kbatch.BuildOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := roundTrip[*kmsg.ProduceResponse](c, produceReq(9, -1, "lomax", 0, b))
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("produce: %v", kerr.ErrorForCode(code))
+		}
+	}
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = 7
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = "lomax"
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = 0, -3, -1
+	rt.Partitions = []kmsg.ListOffsetsRequestTopicPartition{rp}
+	req.Topics = []kmsg.ListOffsetsRequestTopic{rt}
+	sp := roundTrip[*kmsg.ListOffsetsResponse](c, req).Topics[0].Partitions[0]
+	if sp.ErrorCode != 0 || sp.Offset != 3 || sp.Timestamp != 901 {
+		t.Fatalf("max timestamp: error %v offset %d timestamp %d; want offset 3, timestamp 901", kerr.ErrorForCode(sp.ErrorCode), sp.Offset, sp.Timestamp)
 	}
 }

@@ -240,3 +240,53 @@ func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (offset, t
 	}
 	return 0, 0, false, nil
 }
+
+// MaxTimestampOffset answers ListOffsets' MAX_TIMESTAMP (-3): the offset of
+// the first durable record carrying the partition's largest timestamp, and
+// that timestamp; found is false for an empty partition. Only the span
+// holding the maximum (known from the index without reading) is decoded.
+func (p *Partition) MaxTimestampOffset(ctx context.Context) (offset, timestamp int64, found bool, err error) {
+	v, err := p.view()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer v.release()
+	var best span
+	haveBest := false
+	for cur := v.logStart; cur < v.hw; {
+		sp, ok := v.next(cur)
+		if !ok {
+			break
+		}
+		if !haveBest || sp.maxTS > best.maxTS {
+			best, haveBest = sp, true
+		}
+		cur = sp.last + 1
+	}
+	if !haveBest {
+		return 0, 0, false, nil
+	}
+	batches, err := best.load(ctx)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	err = kbatch.Iterate(batches, func(h kbatch.Header, b []byte) error {
+		if h.BaseOffset >= v.hw || h.MaxTimestamp < best.maxTS || (found && h.MaxTimestamp <= timestamp) {
+			return nil
+		}
+		recs, err := kbatch.Records(b)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if r.Offset >= v.logStart && r.Offset < v.hw && (!found || r.Timestamp > timestamp) {
+				offset, timestamp, found = r.Offset, r.Timestamp, true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	return offset, timestamp, found, nil
+}

@@ -243,3 +243,28 @@ func TestRetentionKeepsAboutRetentionBytes(t *testing.T) {
 		t.Fatalf("retention kept %d of 2000 records (log start %d); want about 500", kept, p.LogStartOffset())
 	}
 }
+
+func TestMaxTimestampOffset(t *testing.T) {
+	e := newEnv(t, 1)
+	tr := e.tier(Config{})
+	p := e.partition(tr, 0)
+	ctx := context.Background()
+	if _, _, found, err := p.MaxTimestampOffset(ctx); err != nil || found {
+		t.Fatalf("empty partition: found %v, %v", found, err)
+	}
+	// Timestamps per batch of 3: 100.., 900.., 500..; the max is 902 at offset 5.
+	for _, ts := range []int64{100, 900, 500} {
+		b, h := batch(t, 3, "m", ts)
+		_, wait, err := p.Append(ctx, b, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	off, ts, found, err := p.MaxTimestampOffset(ctx)
+	if err != nil || !found || off != 5 || ts != 902 {
+		t.Fatalf("MaxTimestampOffset = %d, %d, %v, %v; want 5, 902", off, ts, found, err)
+	}
+}

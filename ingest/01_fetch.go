@@ -25,6 +25,9 @@ package ingest
 //   partition's high watermark advances, then read again. The wait runs on
 //   the connection's writer, so it holds no other connection up; Close cuts
 //   it short.
+// * The response's MaxBytes is capped at 55 MiB (Kafka's broker
+//   fetch.max.bytes default), so memory per fetch is bounded whatever the
+//   client asks; a batch larger than that still goes out alone (minOne).
 // * IsolationLevel, Rack, ReplicaID/ReplicaState and the v18 broker tags are
 //   accepted and ignored: every fetcher is a consumer.
 
@@ -38,6 +41,10 @@ import (
 
 	"github.com/strata-io/strata/metadata"
 )
+
+// maxFetchResponseBytes is the most record data one Fetch response carries
+// (Kafka's fetch.max.bytes default, 55 MiB).
+const maxFetchResponseBytes = 55 << 20
 
 // fetchPart is one requested partition.
 type fetchPart struct {
@@ -170,7 +177,9 @@ func (s *Server) fetchPartition(ctx context.Context, req *kmsg.FetchRequest, fp 
 	sp.LastStableOffset = sp.HighWatermark
 	sp.LogStartOffset = p.LogStartOffset()
 
-	room := min(int(fp.rp.PartitionMaxBytes), int(req.MaxBytes)-inResp)
+	// The client's MaxBytes, but never above the broker's own ceiling:
+	// a response is held in memory while it is built and written.
+	room := min(int(fp.rp.PartitionMaxBytes), min(int(req.MaxBytes), maxFetchResponseBytes)-inResp)
 	minOne := inResp == 0
 	if room <= 0 && !minOne {
 		return 0 // the response is full; the client fetches this next time

@@ -100,6 +100,10 @@ func serve(args []string, stderr io.Writer) error {
 	cfg := def
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: strata serve [flags]\n\nEvery flag has an environment twin (--flush-bytes: STRATA_FLUSH_BYTES) and may be\nset in the YAML file given with --config. Flags win over the environment, which wins\nover the file.\n\n")
+		fs.PrintDefaults()
+	}
 	configPath := fs.String("config", "", "optional YAML config file (keys are flag names)")
 	fs.StringVar(&cfg.DataDir, "data-dir", def.DataDir, "data folder (hot tier; embedded etcd and object store by default)")
 	fs.StringVar(&cfg.KafkaAddr, "kafka-addr", def.KafkaAddr, "Kafka listener address")

@@ -93,3 +93,15 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version: exit %d, %q", code, out.String())
 	}
 }
+
+func TestByteSizeString(t *testing.T) {
+	for n, want := range map[int64]string{8 << 20: "8MiB", 1 << 30: "1GiB", 512 << 10: "512KiB", 1000: "1000", 0: "0"} {
+		b := byteSize(n)
+		if got := b.String(); got != want {
+			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
+		}
+		if back, err := parseBytes(want); err != nil || back != n {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", want, back, err, n)
+		}
+	}
+}

@@ -70,13 +70,24 @@ type localSeg struct {
 
 func openPartition(t *Tier, tp metadata.TP, id metadata.TopicID, lead metadata.Leadership, st metadata.PartitionState, dir string) (*Partition, error) {
 	// The local files are a cache of what this node wrote under an earlier
-	// epoch; what etcd calls durable is served from the object store, so
-	// starting the hot tier empty at the durable offset is always correct.
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("%w: clear hot tier: %w", ErrStorage, err)
+	// epoch. Reuse them when they are provably the durable log (see
+	// recoverLocal); otherwise start empty at the durable offset, which is
+	// always correct: the object store serves the history.
+	recovered := recoverLocal(dir, st)
+	if recovered == nil {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, fmt.Errorf("%w: clear hot tier: %w", ErrStorage, err)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	if err := writeEpochFile(dir, lead.Epoch); err != nil {
+		for _, s := range recovered {
+			s.w.Close()
+			s.rf.Close()
+		}
+		return nil, fmt.Errorf("%w: hot tier epoch: %w", ErrStorage, err)
 	}
 	p := &Partition{
 		t:          t,
@@ -90,6 +101,11 @@ func openPartition(t *Tier, tp metadata.TP, id metadata.TopicID, lead metadata.L
 		epochStart: st.DurableOffset,
 		changed:    make(chan struct{}),
 		group:      newFlushGroup(),
+		segs:       recovered,
+	}
+	if len(recovered) > 0 {
+		t.logger.Info("hot tier recovered from local disk", "topic", tp.Topic, "partition", tp.Partition,
+			"segments", len(recovered), "from", recovered[0].refs[0].BaseOffset, "to", st.DurableOffset-1)
 	}
 	var err error
 	if p.producers, err = loadProducers(st.Producers); err != nil {
@@ -103,7 +119,7 @@ func openPartition(t *Tier, tp metadata.TP, id metadata.TopicID, lead metadata.L
 
 // newSegmentLocked seals the active segment (if any) and starts a new one at base.
 func (p *Partition) newSegmentLocked(base int64) error {
-	if n := len(p.segs); n > 0 {
+	if n := len(p.segs); n > 0 && !p.segs[n-1].w.Sealed() {
 		if err := p.segs[n-1].w.Seal(); err != nil {
 			return fmt.Errorf("%w: seal local segment: %w", ErrStorage, err)
 		}

@@ -84,6 +84,11 @@ func (v *view) next(cur int64) (span, bool) {
 		if ref.BaseOffset >= v.hw {
 			return span{}, false
 		}
+		if ref.BaseOffset > cur {
+			// Not held locally (the local suffix starts later): the index
+			// has it. Never skip ahead to the next local block.
+			break
+		}
 		seg := s
 		dc := v.p.t.decoded
 		// The epoch keeps a reopened partition (same paths, new files) apart.

@@ -43,7 +43,7 @@ func TestClusterSurvivesKillNine(t *testing.T) {
 	cl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()))
 	topic := "ha"
 	ensureTopic(t, ctx, cl, topic)
-	leaders := partitionLeaders(t, ctx, cl, topic)
+	leaders := waitLeaders(t, ctx, cl, topic, 6)
 	perNode := map[int32]int{}
 	for _, l := range leaders {
 		perNode[l]++
@@ -87,7 +87,7 @@ func TestClusterSurvivesKillNine(t *testing.T) {
 	if n := failed.Load(); n > 0 {
 		t.Fatalf("%d records failed for good; first: %v", n, firstErr.Load())
 	}
-	for _, l := range partitionLeaders(t, ctx, cl, topic) {
+	for _, l := range waitLeaders(t, ctx, cl, topic, 6) {
 		if l == int32(victim) {
 			t.Fatalf("a partition is still led by the dead node %d", victim)
 		}
@@ -112,6 +112,28 @@ func TestClusterSurvivesKillNine(t *testing.T) {
 		if k := fmt.Sprintf("%06d", i); seen[k] != 1 {
 			t.Fatalf("record %s stored %d times, want exactly once (all %d were acknowledged)", k, seen[k], total)
 		}
+	}
+}
+
+// waitLeaders polls until every one of the n partitions of topic has a
+// leader (a node that just learnt of the topic through its watch may not
+// know it yet) and returns them.
+func waitLeaders(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, n int) map[int32]int32 {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		leaders := partitionLeaders(t, ctx, cl, topic)
+		ok := len(leaders) == n
+		for _, l := range leaders {
+			ok = ok && l >= 0
+		}
+		if ok {
+			return leaders
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s: leaders %v, want %d partitions with a leader", topic, leaders, n)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -253,7 +275,7 @@ func TestClusterPausedLeaderIsFenced(t *testing.T) {
 	topic := "paused"
 	ensureTopic(t, ctx, cl, topic)
 	victim := int32(-1)
-	for _, l := range partitionLeaders(t, ctx, cl, topic) {
+	for _, l := range waitLeaders(t, ctx, cl, topic, 6) {
 		victim = l
 		break
 	}
@@ -287,9 +309,10 @@ func TestClusterPausedLeaderIsFenced(t *testing.T) {
 	// Longer than the 10s lease: the other nodes take its partitions.
 	deadline := time.Now().Add(time.Minute)
 	for {
-		moved := true
-		for _, l := range partitionLeaders(t, ctx, newClient(t, seeds[(victim+1)%3], kgo.SeedBrokers(seeds[(victim+1)%3])), topic) {
-			if l == victim {
+		ls := partitionLeaders(t, ctx, newClient(t, seeds[(victim+1)%3], kgo.SeedBrokers(seeds[(victim+1)%3])), topic)
+		moved := len(ls) == 6
+		for _, l := range ls {
+			if l == victim || l < 0 {
 				moved = false
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,9 +53,21 @@ func run(m *testing.M) int {
 
 var nonName = regexp.MustCompile(`[^a-zA-Z0-9._-]`)
 
-// cluster returns a cluster prefix unique to the test.
+// clusterSeq and clusters make cluster prefixes unique across repeated runs
+// of a test in one process (go test -count=N shares the embedded etcd),
+// while every Store one run of a test opens shares its prefix.
+var (
+	clusterSeq atomic.Int64
+	clusters   sync.Map // *testing.T -> string
+)
+
+// cluster returns the cluster prefix of this run of the test.
 func cluster(t *testing.T) string {
-	return nonName.ReplaceAllString(t.Name(), "_")
+	if c, ok := clusters.Load(t); ok {
+		return c.(string)
+	}
+	c, _ := clusters.LoadOrStore(t, fmt.Sprintf("%s_%d", nonName.ReplaceAllString(t.Name(), "_"), clusterSeq.Add(1)))
+	return c.(string)
 }
 
 // openStore opens a Store on e (shared when nil) under the test's cluster

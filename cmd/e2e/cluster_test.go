@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,22 +21,7 @@ import (
 func TestClusterSurvivesKillNine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	etcd, err := metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { etcd.Close() })
-	store := "file://" + t.TempDir()
-	var procs []*strataProc
-	var seeds []string
-	for id := 0; id < 3; id++ {
-		p := startStrata(t, serveArgs{
-			dataDir: t.TempDir(), etcd: etcd.Endpoints(), objectStore: store, partitions: 6,
-			extra: []string{"--node-id", fmt.Sprint(id)},
-		}, freeAddr(t), freeAddr(t))
-		procs = append(procs, p)
-		seeds = append(seeds, p.kafkaAddr)
-	}
+	procs, seeds := startProcCluster(t, ctx, 3)
 	cl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()))
 	topic := "ha"
 	ensureTopic(t, ctx, cl, topic)
@@ -53,25 +35,8 @@ func TestClusterSurvivesKillNine(t *testing.T) {
 	}
 
 	const total = 30000
-	var acked, failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	produce := func(from, to int) {
-		for i := from; i < to; i++ {
-			wg.Add(1)
-			r := &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "%06d", i), Value: fmt.Appendf(nil, "value-%06d", i)}
-			cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-				defer wg.Done()
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				acked.Add(1)
-			})
-		}
-	}
-	produce(0, total/3)
+	stream := newKeyedStream(ctx, cl, topic)
+	stream.produce(0, total/3)
 	// Kill a node that leads something while records are in flight.
 	victim := 1
 	for id, n := range perNode {
@@ -80,13 +45,10 @@ func TestClusterSurvivesKillNine(t *testing.T) {
 			break
 		}
 	}
-	go produce(total/3, total)
+	go stream.produce(total/3, total)
 	procs[victim].kill(t)
 	t.Logf("killed node %d (led %d partitions) with kill -9", victim, perNode[int32(victim)])
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d records failed for good; first: %v", n, firstErr.Load())
-	}
+	stream.wait(t)
 	for _, l := range waitLeaders(t, ctx, cl, topic, 6) {
 		if l == int32(victim) {
 			t.Fatalf("a partition is still led by the dead node %d", victim)
@@ -98,21 +60,7 @@ func TestClusterSurvivesKillNine(t *testing.T) {
 			live = append(live, p.kafkaAddr)
 		}
 	}
-	got := consumeN(t, ctx, live[0], topic, total, kgo.SeedBrokers(live...))
-	seen := map[string]int{}
-	last := map[int32]string{}
-	for _, r := range got {
-		seen[r.Key]++
-		if prev, ok := last[r.Partition]; ok && r.Key < prev {
-			t.Fatalf("partition %d: %s after %s", r.Partition, r.Key, prev)
-		}
-		last[r.Partition] = r.Key
-	}
-	for i := 0; i < total; i++ {
-		if k := fmt.Sprintf("%06d", i); seen[k] != 1 {
-			t.Fatalf("record %s stored %d times, want exactly once (all %d were acknowledged)", k, seen[k], total)
-		}
-	}
+	checkEachKeyOnce(t, consumeN(t, ctx, live[0], topic, total, kgo.SeedBrokers(live...)), total)
 }
 
 // waitLeaders polls until every one of the n partitions of topic has a
@@ -255,22 +203,7 @@ func TestClusterOneCoordinatorPerGroup(t *testing.T) {
 func TestClusterPausedLeaderIsFenced(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	etcd, err := metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { etcd.Close() })
-	store := "file://" + t.TempDir()
-	var procs []*strataProc
-	var seeds []string
-	for id := 0; id < 3; id++ {
-		p := startStrata(t, serveArgs{
-			dataDir: t.TempDir(), etcd: etcd.Endpoints(), objectStore: store, partitions: 6,
-			extra: []string{"--node-id", fmt.Sprint(id)},
-		}, freeAddr(t), freeAddr(t))
-		procs = append(procs, p)
-		seeds = append(seeds, p.kafkaAddr)
-	}
+	procs, seeds := startProcCluster(t, ctx, 3)
 	cl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()))
 	topic := "paused"
 	ensureTopic(t, ctx, cl, topic)
@@ -281,31 +214,14 @@ func TestClusterPausedLeaderIsFenced(t *testing.T) {
 	}
 
 	const total = 20000
-	var acked, failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	produce := func(from, to int) {
-		for i := from; i < to; i++ {
-			wg.Add(1)
-			r := &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "%06d", i), Value: fmt.Appendf(nil, "value-%06d", i)}
-			cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-				defer wg.Done()
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				acked.Add(1)
-			})
-		}
-	}
-	produce(0, total/4)
+	stream := newKeyedStream(ctx, cl, topic)
+	stream.produce(0, total/4)
 	proc := procs[victim].cmd.Process
 	if err := proc.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("paused node %d", victim)
-	go produce(total/4, total)
+	go stream.produce(total/4, total)
 	// Longer than the 10s lease: the other nodes take its partitions.
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -328,20 +244,8 @@ func TestClusterPausedLeaderIsFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("resumed node %d after its partitions moved", victim)
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d records failed for good; first: %v", n, firstErr.Load())
-	}
-	got := consumeN(t, ctx, seeds[(victim+1)%3], topic, total, kgo.SeedBrokers(seeds...))
-	seen := map[string]int{}
-	for _, r := range got {
-		seen[r.Key]++
-	}
-	for i := 0; i < total; i++ {
-		if k := fmt.Sprintf("%06d", i); seen[k] != 1 {
-			t.Fatalf("record %s stored %d times, want exactly once", k, seen[k])
-		}
-	}
+	stream.wait(t)
+	checkEachKeyOnce(t, consumeN(t, ctx, seeds[(victim+1)%3], topic, total, kgo.SeedBrokers(seeds...)), total)
 	// Give the woken node time to try its stale commits, then read again:
 	// nothing it held may have slipped in.
 	time.Sleep(2 * time.Second)

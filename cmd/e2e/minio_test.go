@@ -314,31 +314,13 @@ func TestMinIOOutageLosesAndDuplicatesNothing(t *testing.T) {
 	ensureTopic(t, ctx, cl, topic)
 
 	const total = 30000
-	var acked atomic.Int64
-	var failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	produce := func(from, to int) {
-		for i := from; i < to; i++ {
-			wg.Add(1)
-			r := &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "%06d", i), Value: fmt.Appendf(nil, "v%06d", i)}
-			cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-				defer wg.Done()
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				acked.Add(1)
-			})
-		}
-	}
-	produce(0, total/3)
-	wg.Wait()
+	stream := newKeyedStream(ctx, cl, topic)
+	stream.produce(0, total/3)
+	stream.wait(t)
 	// The object store goes away while producers keep sending.
 	c.minio.Stop(t)
 	outageStart := time.Now()
-	go produce(total/3, total)
+	go stream.produce(total/3, total)
 	// Data that was durable before the outage is still served (hot tier).
 	early := consumeN(t, ctx, n.KafkaAddr(), topic, total/3)
 	if len(early) < total/3 {
@@ -347,28 +329,10 @@ func TestMinIOOutageLosesAndDuplicatesNothing(t *testing.T) {
 	if d := outage - time.Since(outageStart); d > 0 {
 		time.Sleep(d) // the outage itself, not a synchronisation
 	}
-	if got := acked.Load(); got > int64(total/3) {
+	if got := stream.acked.Load(); got > int64(total/3) {
 		t.Fatalf("%d records acknowledged while the object store was down; only the %d before it may be", got, total/3)
 	}
 	c.minio.Restart(t)
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d records failed despite retries; first: %v", n, firstErr.Load())
-	}
-	got := consumeN(t, ctx, n.KafkaAddr(), topic, total)
-	seen := map[string]int{}
-	lastByPart := map[int32]string{}
-	for _, r := range got {
-		seen[r.Key]++
-		if prev, ok := lastByPart[r.Partition]; ok && r.Key < prev {
-			t.Fatalf("partition %d: %s after %s: order broken", r.Partition, r.Key, prev)
-		}
-		lastByPart[r.Partition] = r.Key
-	}
-	for i := 0; i < total; i++ {
-		k := fmt.Sprintf("%06d", i)
-		if seen[k] != 1 {
-			t.Fatalf("record %s stored %d times, want exactly once", k, seen[k])
-		}
-	}
+	stream.wait(t)
+	checkEachKeyOnce(t, consumeN(t, ctx, n.KafkaAddr(), topic, total), total)
 }

@@ -117,17 +117,3 @@ func (s *Store) ReferencedObjects() map[string]struct{} {
 	}
 	return refs
 }
-
-// IndexStats returns the number of index entries in the cache and their
-// encoded size in bytes, for the metadata-per-GB report.
-func (s *Store) IndexStats() (entries int, bytes int64) {
-	s.cache.mu.RLock()
-	defer s.cache.mu.RUnlock()
-	for _, es := range s.cache.index {
-		for _, ce := range es {
-			entries++
-			bytes += int64(len(mustJSON(ce.e))) + 80 // + key
-		}
-	}
-	return entries, bytes
-}

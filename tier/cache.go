@@ -30,6 +30,7 @@ type chunkCache struct {
 	wg     sync.WaitGroup // prefetches
 
 	mu       sync.Mutex
+	closed   bool
 	used     int64
 	lru      *list.List // of *cacheItem, most recent at the front
 	items    map[string]*list.Element
@@ -68,6 +69,9 @@ const getTimeout = 2 * time.Minute
 
 // close cancels GETs under way and waits for prefetches.
 func (c *chunkCache) close() {
+	c.mu.Lock()
+	c.closed = true // no prefetch starts after this
+	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
 }
@@ -161,10 +165,10 @@ func (c *chunkCache) store(key string, data []byte) {
 func (c *chunkCache) prefetch(e metadata.IndexEntry, sem chan struct{}) {
 	key := runKey(e)
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	_, cached := c.items[key]
 	_, busy := c.inflight[key]
-	c.mu.Unlock()
-	if cached || busy {
+	if cached || busy || c.closed {
 		return
 	}
 	select {
@@ -172,7 +176,7 @@ func (c *chunkCache) prefetch(e metadata.IndexEntry, sem chan struct{}) {
 	default:
 		return // enough read-ahead under way
 	}
-	c.wg.Add(1)
+	c.wg.Add(1) // under mu, so never concurrent with close's Wait
 	go func() {
 		defer c.wg.Done()
 		defer func() { <-sem }()

@@ -156,7 +156,6 @@ func loadProducers(data []byte) (map[int64]*producerState, error) {
 	}
 	out := make(map[int64]*producerState, len(snap))
 	for id, st := range snap {
-		st := st
 		out[id] = &st
 	}
 	return out, nil

@@ -73,9 +73,6 @@ func (v *view) next(cur int64) (span, bool) {
 		if len(refs) == 0 || refs[len(refs)-1].LastOffset < cur {
 			continue
 		}
-		if i == 0 && cur < refs[0].BaseOffset {
-			break // before the hot tier
-		}
 		j, ok := segment.Find(refs, cur)
 		if !ok {
 			continue
@@ -85,8 +82,8 @@ func (v *view) next(cur int64) (span, bool) {
 			return span{}, false
 		}
 		if ref.BaseOffset > cur {
-			// Not held locally (the local suffix starts later): the index
-			// has it. Never skip ahead to the next local block.
+			// Not held locally (before the hot tier, or in a gap): the
+			// index has it. Never skip ahead to the next local block.
 			break
 		}
 		seg := s

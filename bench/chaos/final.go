@@ -1,0 +1,177 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// FinalRead is what a fresh consumer read of one topic: each partition
+// from its log start to its high watermark.
+type FinalRead struct {
+	Topic    string
+	Parts    int32
+	LogStart map[int32]int64
+	HWM      map[int32]int64
+	Recs     map[int32][]readRec
+	// Incomplete lists partitions not read up to their high watermark in
+	// time, with where the read stopped.
+	Incomplete []string
+}
+
+// finalRead reads every partition of topic from its log start to its high
+// watermark with a fresh client, as reader "final <topic>", within limit.
+func finalRead(ctx context.Context, seeds []string, admin *kgo.Client, rec *Recorder, topic string, limit time.Duration) (*FinalRead, error) {
+	deadline := time.Now().Add(limit)
+	var parts int32
+	if err := retry(ctx, limit, func(ctx context.Context) error {
+		var err error
+		parts, err = partitionCount(ctx, admin, topic)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("final read: partitions of %s: %w", topic, err)
+	}
+	fr := &FinalRead{Topic: topic, Parts: parts, Recs: map[int32][]readRec{}}
+	var err error
+	if fr.LogStart, err = listOffsetsRetry(ctx, admin, topic, parts, -2, time.Until(deadline)); err != nil {
+		return nil, fmt.Errorf("final read: %w", err)
+	}
+	if fr.HWM, err = listOffsetsRetry(ctx, admin, topic, parts, -1, time.Until(deadline)); err != nil {
+		return nil, fmt.Errorf("final read: %w", err)
+	}
+	offs := map[int32]kgo.Offset{}
+	next := map[int32]int64{}
+	for p := range parts {
+		offs[p] = kgo.NewOffset().AtStart()
+		next[p] = fr.LogStart[p]
+	}
+	cl, err := kgo.NewClient(clientOpts(seeds,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}),
+		kgo.FetchMaxWait(200*time.Millisecond),
+	)...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	log := rec.newReader("final "+topic, false)
+	done := func() bool {
+		for p := range parts {
+			if next[p] < fr.HWM[p] {
+				return false
+			}
+		}
+		return true
+	}
+	for !done() && time.Now().Before(deadline) && ctx.Err() == nil {
+		pctx, cancel := context.WithDeadline(ctx, deadline)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		fs.EachError(func(_ string, _ int32, err error) { log.fetchErr(err.Error()) })
+		fs.EachRecord(func(r *kgo.Record) {
+			rec.read(log, tpo{tp{r.Topic, r.Partition}, r.Offset}, string(r.Value))
+			fr.Recs[r.Partition] = append(fr.Recs[r.Partition], readRec{Offset: r.Offset, Value: string(r.Value)})
+			if r.Offset+1 > next[r.Partition] {
+				next[r.Partition] = r.Offset + 1
+			}
+		})
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	for p := range parts {
+		if next[p] < fr.HWM[p] {
+			fr.Incomplete = append(fr.Incomplete, fmt.Sprintf("%s/%d: read to %d of [%d, %d)", topic, p, next[p], fr.LogStart[p], fr.HWM[p]))
+		}
+	}
+	return fr, nil
+}
+
+// probeResult is when a partition served a produce and a fetch again.
+type probeResult struct {
+	OK    bool
+	At    time.Duration // since the run started
+	Error string
+}
+
+// probe produces one acks=all record to every partition of each topic and
+// fetches it back, retrying until deadline (since the run started). The
+// probe records count as acknowledged acks=all records (Recorder.ackProbe).
+func probe(ctx context.Context, seeds []string, rec *Recorder, topics map[string]int32, deadline time.Duration) (map[tp]probeResult, error) {
+	pcl, err := kgo.NewClient(clientOpts(seeds,
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)...)
+	if err != nil {
+		return nil, err
+	}
+	defer pcl.Close()
+	ctx, cancel := context.WithTimeout(ctx, deadline-rec.since())
+	defer cancel()
+	var mu sync.Mutex
+	out := map[tp]probeResult{}
+	var wg sync.WaitGroup
+	for topic, parts := range topics {
+		for p := range parts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				k := tp{topic, p}
+				var last error
+				for attempt := 0; ctx.Err() == nil; attempt++ {
+					// A failed attempt may still have been stored: each
+					// attempt writes a value of its own.
+					value := fmt.Sprintf("probe-%s-%d-%d", topic, p, attempt)
+					r := &kgo.Record{Topic: topic, Partition: p, Value: []byte(value)}
+					if last = pcl.ProduceSync(ctx, r).FirstErr(); last != nil {
+						hold(ctx, 200*time.Millisecond)
+						continue
+					}
+					o := tpo{k, r.Offset}
+					rec.ackProbe(o, value)
+					if last = fetchOne(ctx, seeds, o, value); last == nil {
+						mu.Lock()
+						out[k] = probeResult{OK: true, At: rec.since()}
+						mu.Unlock()
+						return
+					}
+				}
+				mu.Lock()
+				out[k] = probeResult{Error: fmt.Sprint(last)}
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// fetchOne reads offset o with a fresh client and checks it holds value.
+func fetchOne(ctx context.Context, seeds []string, o tpo, value string) error {
+	cl, err := kgo.NewClient(clientOpts(seeds,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.Topic: {o.Partition: kgo.NewOffset().At(o.Offset)}}),
+		kgo.FetchMaxWait(200*time.Millisecond),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		var got *kgo.Record
+		fs.EachRecord(func(r *kgo.Record) {
+			if got == nil && r.Offset == o.Offset {
+				got = r
+			}
+		})
+		if got != nil {
+			if string(got.Value) != value {
+				return fmt.Errorf("%s/%d offset %d holds %q, the probe wrote %q", o.Topic, o.Partition, o.Offset, got.Value, value)
+			}
+			return nil
+		}
+	}
+	return ctx.Err()
+}

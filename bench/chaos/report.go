@@ -1,0 +1,140 @@
+package chaos
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Markdown renders the report: the faults, the checks, the availability
+// per partition, the evidence of every violation and the replay command.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	verdict := "PASS"
+	if r.Failed() {
+		verdict = fmt.Sprintf("FAIL: %d violation line(s)", len(r.Violations))
+	}
+	fmt.Fprintf(&b, "## strata-chaos seed %d, %s of faults under load: %s\n\n", r.Seed, r.Duration, verdict)
+	fmt.Fprintf(&b, "Replay: `%s`  \n", r.Replay)
+	fmt.Fprintf(&b, "Wall time %s; lease TTL %s, recovery limit %s; logs under `%s`\n\n", r.Wall.Round(time.Second), r.LeaseTTL, r.Limit, r.Dir)
+
+	counts := map[Kind]int{}
+	notes := map[Kind][]string{}
+	skipped := 0
+	for _, e := range r.Events {
+		if e.Skipped != "" {
+			skipped++
+			continue
+		}
+		counts[e.Fault.Kind]++
+		if e.HealErr != nil {
+			notes[e.Fault.Kind] = append(notes[e.Fault.Kind], fmt.Sprintf("#%d heal failed", e.Fault.Seq))
+		}
+	}
+	b.WriteString("| fault | applied |\n|---|---:|\n")
+	total := 0
+	for _, k := range Kinds {
+		n := counts[k]
+		total += n
+		extra := ""
+		if len(notes[k]) > 0 {
+			extra = " (" + strings.Join(notes[k], ", ") + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %d%s |\n", k, n, extra)
+	}
+	fmt.Fprintf(&b, "| **total** | **%d** |\n\n", total)
+
+	ok := func(n int) string {
+		if n == 0 {
+			return "ok"
+		}
+		return "**VIOLATION**"
+	}
+	b.WriteString("| check | count | verdict |\n|---|---:|---|\n")
+	fmt.Fprintf(&b, "| acks=all records acknowledged (of %d sent; %d failed, %d unanswered at the end) | %d | |\n",
+		r.AttemptedAll, r.FailedAll, r.UnfinishedAll, r.AckedAll)
+	fmt.Fprintf(&b, "| final probe records (one produce+fetch per partition) | %d | |\n", r.Probes)
+	fmt.Fprintf(&b, "| acks=all lost | %d | %s |\n", r.Lost, ok(r.Lost))
+	fmt.Fprintf(&b, "| acks=all duplicated | %d | %s |\n", r.Duplicated, ok(r.Duplicated))
+	fmt.Fprintf(&b, "| acks=all reordered (per producer and partition) | %d | %s |\n", r.Reordered, ok(r.Reordered))
+	fmt.Fprintf(&b, "| acks=all misplaced (not at the acknowledged partition/offset) | %d | %s |\n", r.Misplaced, ok(r.Misplaced))
+	fmt.Fprintf(&b, "| offset conflicts (two values at one offset) | %d | %s |\n", r.Conflicts, ok(r.Conflicts))
+	fmt.Fprintf(&b, "| skips (a reader jumped over live offsets) | %d | %s |\n", r.Skips, ok(r.Skips))
+	fmt.Fprintf(&b, "| committed-offset regressions (of %d commits seen in %d polls) | %d | %s |\n", r.CommitsSeen, r.CommitPolls, r.Regressions, ok(r.Regressions))
+	fmt.Fprintf(&b, "| records below a DeleteRecords point still served (%d requests, %d ok) | %d | %s |\n", r.DeleteRequests, r.DeleteOK, r.DeletedServed, ok(r.DeletedServed))
+	fmt.Fprintf(&b, "| acked records below a DeleteRecords point (expected gone) | %d | |\n", r.Deleted)
+	fmt.Fprintf(&b, "| reader data-loss reports (kgo.ErrDataLoss) | %d | %s |\n", r.DataLoss, ok(r.DataLoss))
+	fmt.Fprintf(&b, "| partitions the final read could not finish | %d | %s |\n", r.Incomplete, ok(r.Incomplete))
+	fmt.Fprintf(&b, "| nodes that did not come back | %d | %s |\n", r.NodeDown, ok(r.NodeDown))
+	fmt.Fprintf(&b, "| acks=1 records acknowledged (of %d sent) | %d | |\n", r.AttemptedOne, r.AckedOne)
+	fmt.Fprintf(&b, "| acks=1 lost (allowed) | %d | |\n", r.LostOne)
+	fmt.Fprintf(&b, "| acks=1 duplicated (allowed) | %d | |\n\n", r.DupOne)
+
+	fmt.Fprintf(&b, "| partition | acks | longest gap (faults included) | worst recovery after a heal | verdict |\n|---:|---:|---|---|---|\n")
+	for _, a := range r.Avail {
+		after := "-"
+		if a.RecoveryAfter > 0 {
+			after = fmt.Sprintf("%s (after #%d)", a.WorstRecovery.Round(time.Millisecond), a.RecoveryAfter)
+		}
+		v := "ok"
+		if a.Violation {
+			v = "**VIOLATION**"
+		}
+		fmt.Fprintf(&b, "| %d | %d | %s (from +%s) | %s | %s |\n", a.Partition, a.Acks, a.LongestGap.Round(time.Millisecond), fmtDur(a.GapFrom), after, v)
+	}
+	b.WriteString("\n")
+
+	b.WriteString("Faults:\n\n")
+	for _, e := range r.Events {
+		switch {
+		case e.Skipped != "":
+			fmt.Fprintf(&b, "- #%d skipped (%s): %s\n", e.Fault.Seq, e.Skipped, e.Fault.Describe())
+		case e.Healed < 0:
+			fmt.Fprintf(&b, "- #%d +%s %s; not healed: %v\n", e.Fault.Seq, fmtDur(e.Applied), e.Fault.Describe(), e.HealErr)
+		default:
+			res := e.Note
+			if e.HealErr != nil {
+				res = "heal failed: " + e.HealErr.Error()
+			}
+			fmt.Fprintf(&b, "- #%d +%s → +%s %s: %s\n", e.Fault.Seq, fmtDur(e.Applied), fmtDur(e.Healed), e.Fault.Describe(), res)
+		}
+	}
+	b.WriteString("\n")
+	if len(r.Violations) > 0 {
+		b.WriteString("Violations:\n\n")
+		for _, v := range r.Violations {
+			fmt.Fprintf(&b, "- %s\n", v)
+		}
+		b.WriteString("\nLogs:\n\n")
+		for _, l := range r.Logs {
+			fmt.Fprintf(&b, "- `%s`\n", l)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("Notes:\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.FailErrs) > 0 || len(r.ReaderErrs) > 0 {
+		b.WriteString("Client errors (not violations by themselves):\n\n")
+		for _, m := range []map[string]int{r.FailErrs, r.ReaderErrs} {
+			var keys []string
+			for k := range m {
+				keys = append(keys, k)
+			}
+			sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
+			if len(keys) > 10 {
+				keys = keys[:10]
+			}
+			for _, k := range keys {
+				fmt.Fprintf(&b, "- %d× %s\n", m[k], k)
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}

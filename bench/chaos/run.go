@@ -1,0 +1,303 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/strata-io/strata/bench"
+)
+
+// Config is one checker run.
+type Config struct {
+	Seed     uint64
+	Duration time.Duration // of the load, faults included
+
+	// Dir holds everything (etcd, MinIO, node folders and logs); empty: a
+	// temp dir, removed after a passing run unless Keep.
+	Dir  string
+	Keep bool
+
+	StrataBin string // empty: go build ./cmd/strata into Dir
+	EtcdBin   string // empty: EtcdBinary()
+	MinIOBin  string // empty: bench.MinIOBinary()
+
+	Nodes         int           // default 3
+	LeaseTTL      time.Duration // the nodes' lease TTL (metadata's default, 10s)
+	Slack         time.Duration // recovery limit = LeaseTTL + Slack; default 10s
+	FlushInterval time.Duration // default 10ms
+	NodeLogLevel  string        // default info
+
+	Partitions    int32   // acks=all topic at the start; default 6
+	MaxPartitions int32   // AddPartitions ceiling; default 12
+	PartsOne      int32   // acks=1 topic; default 3
+	Producers     int     // acks=all clients; default 2
+	RateAll       float64 // records/s per acks=all client and partition; default 25
+	RateOne       float64 // records/s of the acks=1 client per partition; default 20
+	Readers       int     // direct consumers; default 2
+	GroupSize     int     // group members; default 2
+	MaxRecords    int64   // per producer client; default 1,000,000
+
+	Kinds []Kind // fault kinds to draw from; empty: all
+
+	// Out gets the progress and one line per fault applied and healed.
+	Out io.Writer
+}
+
+func (c *Config) defaults() {
+	if c.Duration <= 0 {
+		c.Duration = 60 * time.Second
+	}
+	if c.Nodes <= 0 {
+		c.Nodes = 3
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 10 * time.Second
+	}
+	if c.Slack <= 0 {
+		c.Slack = 10 * time.Second
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 10 * time.Millisecond
+	}
+	if c.NodeLogLevel == "" {
+		c.NodeLogLevel = "info"
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 6
+	}
+	if c.MaxPartitions < c.Partitions {
+		c.MaxPartitions = 2 * c.Partitions
+	}
+	if c.PartsOne <= 0 {
+		c.PartsOne = 3
+	}
+	if c.Producers <= 0 {
+		c.Producers = 2
+	}
+	if c.RateAll <= 0 {
+		c.RateAll = 25
+	}
+	if c.RateOne <= 0 {
+		c.RateOne = 20
+	}
+	if c.Readers <= 0 {
+		c.Readers = 2
+	}
+	if c.GroupSize <= 0 {
+		c.GroupSize = 2
+	}
+	if c.MaxRecords <= 0 {
+		c.MaxRecords = 1_000_000
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+}
+
+// HarnessError is a failure of the checker or its environment (a binary
+// missing, a process that would not start, a port taken): it says nothing
+// about Strata.
+type HarnessError struct{ Err error }
+
+func (e *HarnessError) Error() string { return "harness error: " + e.Err.Error() }
+func (e *HarnessError) Unwrap() error { return e.Err }
+
+func harness(err error) error {
+	if err == nil {
+		return nil
+	}
+	var h *HarnessError
+	if errors.As(err, &h) {
+		return err
+	}
+	return &HarnessError{Err: err}
+}
+
+// BuildStrata builds ./cmd/strata of the module in the current directory
+// into dir/strata.
+func BuildStrata(ctx context.Context, dir string, out io.Writer) (string, error) {
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	if _, err := os.Stat(filepath.Join(root, "cmd", "strata")); err != nil {
+		return "", fmt.Errorf("no cmd/strata in the module at %s (run from the repository, or pass --strata-bin): %w", root, err)
+	}
+	bin := filepath.Join(dir, "strata")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/strata: %w", err)
+	}
+	return bin, nil
+}
+
+// Run starts the cluster, runs the load and the seed's fault schedule,
+// heals everything, lets the cluster settle and checks what the clients
+// saw. A non-nil error is a *HarnessError; the report (possibly partial)
+// says whether Strata violated anything.
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+	cfg.defaults()
+	t0 := time.Now()
+	rec := NewRecorder(t0)
+	out := cfg.Out
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(out, "[+%8.3fs] %s\n", rec.since().Seconds(), fmt.Sprintf(format, args...))
+	}
+	rep = &Report{Seed: cfg.Seed, Duration: cfg.Duration, LeaseTTL: cfg.LeaseTTL, Limit: cfg.LeaseTTL + cfg.Slack}
+
+	dir := cfg.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "strata-chaos-"); err != nil {
+			return rep, harness(err)
+		}
+		defer func() {
+			if err == nil && !rep.Failed() && !cfg.Keep {
+				os.RemoveAll(dir)
+				rep.Dir += " (removed)"
+			}
+		}()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return rep, harness(err)
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return rep, harness(err)
+	}
+	rep.Dir = dir
+	defer func() { rep.Wall = time.Since(t0) }()
+	logf("run dir %s", dir)
+
+	if cfg.StrataBin == "" {
+		logf("building ./cmd/strata")
+		if cfg.StrataBin, err = BuildStrata(ctx, dir, out); err != nil {
+			return rep, harness(err)
+		}
+	}
+	if cfg.EtcdBin == "" {
+		if cfg.EtcdBin, err = EtcdBinary(); err != nil {
+			return rep, harness(err)
+		}
+	}
+	if cfg.MinIOBin == "" {
+		if cfg.MinIOBin, err = bench.MinIOBinary(); err != nil {
+			return rep, harness(err)
+		}
+	}
+
+	logf("starting etcd, MinIO and %d nodes", cfg.Nodes)
+	c, err := StartCluster(ctx, ClusterConfig{
+		Dir: dir, StrataBin: cfg.StrataBin, EtcdBin: cfg.EtcdBin, MinIOBin: cfg.MinIOBin,
+		Nodes: cfg.Nodes, FlushInterval: cfg.FlushInterval, LogLevel: cfg.NodeLogLevel, Seed: cfg.Seed,
+	})
+	if err != nil {
+		return rep, harness(err)
+	}
+	defer c.Close()
+	rep.Logs = c.Logs()
+	for _, n := range c.Nodes {
+		logf("node %d: kafka %s, http %s, etcd via %s, MinIO via %s, log %s", n.ID, n.KafkaAddr, n.HTTPAddr, c.EtcdPx[n.ID].Addr(), c.S3Px[n.ID].Addr(), n.LogPath())
+	}
+
+	lcfg := LoadConfig{
+		Seeds:    c.Seeds(),
+		TopicAll: "chaos-acks-all", TopicOne: "chaos-acks-1", Group: "chaos-group",
+		Partitions: cfg.Partitions, PartsOne: cfg.PartsOne,
+		Producers: cfg.Producers, RateAll: cfg.RateAll, RateOne: cfg.RateOne, InFlight: 32,
+		Readers: cfg.Readers, GroupSize: cfg.GroupSize, MaxRecords: cfg.MaxRecords,
+		CommitEvery: time.Second,
+	}
+	load, err := StartLoad(ctx, lcfg, rec)
+	if err != nil {
+		return rep, harness(fmt.Errorf("start load: %w", err))
+	}
+	defer load.Close()
+	loadStart := time.Now()
+	loadStartAt := rec.since()
+	logf("load running: %d acks=all producers × %d partitions × %.0f/s, acks=1 producer × %d partitions × %.0f/s, %d readers, group of %d",
+		cfg.Producers, cfg.Partitions, cfg.RateAll, cfg.PartsOne, cfg.RateOne, cfg.Readers, cfg.GroupSize)
+
+	tail := min(15*time.Second, cfg.Duration/4)
+	plan := Plan(PlanConfig{
+		Seed: cfg.Seed, Length: cfg.Duration, Warmup: min(3*time.Second, cfg.Duration/10), Tail: tail,
+		LeaseTTL: cfg.LeaseTTL, Nodes: cfg.Nodes, Kinds: cfg.Kinds,
+	})
+	logf("fault plan: %d faults", len(plan))
+	inj := &Injector{C: c, Load: load, Rec: rec, Out: out, Max: cfg.MaxPartitions}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		inj.Run(ctx, plan, loadStart, loadStartAt+cfg.Duration-tail/2)
+	}()
+	select {
+	case <-time.After(time.Until(loadStart.Add(cfg.Duration))):
+	case <-ctx.Done():
+	}
+	wg.Wait() // the injector heals what it applied before it returns
+	rep.Events = inj.Events()
+	if ctx.Err() != nil {
+		return rep, harness(fmt.Errorf("interrupted: %w", ctx.Err()))
+	}
+
+	// Heal anything left and make sure every node runs.
+	c.HealAll()
+	var nodesDown []string
+	for _, n := range c.Nodes {
+		if n.Pid() == 0 {
+			nodesDown = append(nodesDown, fmt.Sprintf("node %d was not running after the schedule (log %s)", n.ID, n.LogPath()))
+			if err := n.Start(ctx); err != nil {
+				nodesDown = append(nodesDown, fmt.Sprintf("node %d: %v", n.ID, err))
+			}
+		}
+	}
+	loadEnd := rec.since()
+	logf("load stopping; waiting for buffered records")
+	unfinished := load.StopProducing(30 * time.Second)
+
+	lastHeal := loadStartAt
+	for _, e := range rep.Events {
+		if e.Healed > lastHeal {
+			lastHeal = e.Healed
+		}
+	}
+	logf("probing every partition (a produce and a fetch each)")
+	probes, err := probe(ctx, c.Seeds(), rec, map[string]int32{lcfg.TopicAll: load.PartitionsAll(), lcfg.TopicOne: cfg.PartsOne},
+		max(lastHeal+rep.Limit+5*time.Second, rec.since()+20*time.Second))
+	if err != nil {
+		return rep, harness(fmt.Errorf("probe: %w", err))
+	}
+	hold(ctx, 2*time.Second) // let the direct readers see the probes too
+	load.StopReading(15 * time.Second)
+
+	logf("final read of both topics")
+	all, err := finalRead(ctx, c.Seeds(), load.admin, rec, lcfg.TopicAll, 60*time.Second)
+	if err != nil {
+		return rep, harness(err)
+	}
+	one, err := finalRead(ctx, c.Seeds(), load.admin, rec, lcfg.TopicOne, 60*time.Second)
+	if err != nil {
+		return rep, harness(err)
+	}
+	starts := map[int32]time.Duration{}
+	for p := range all.Parts {
+		if s, ok := load.partStart(p); ok {
+			starts[p] = s
+		}
+	}
+	check(checkInput{
+		rec: rec, events: rep.Events, all: all, one: one, topicAll: lcfg.TopicAll, topicOne: lcfg.TopicOne,
+		starts: starts, loadEnd: loadEnd, probes: probes, limit: rep.Limit, unfinish: unfinished, nodesDown: nodesDown,
+	}, rep)
+	logf("done: %d acks=all records acknowledged, %d violation line(s)", rep.AckedAll, len(rep.Violations))
+	return rep, nil
+}

@@ -173,6 +173,9 @@ func check(in checkInput, rep *Report) {
 		rep.FailErrs["acks=1: "+k] += n
 	}
 	rep.Probes = len(rec.probes)
+	if rec.unsent > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d records to just-added partitions were refused by their client before sending (its metadata did not show the partition yet)", rec.unsent))
+	}
 	rep.FinalParts = in.all.Parts
 	for _, d := range rec.deletes {
 		rep.DeleteRequests++

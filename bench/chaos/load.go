@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -248,6 +249,10 @@ func (l *Load) producePartition(p *producer, part int32) {
 		p.cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
 			<-sem
 			switch {
+			case err != nil && strings.Contains(err.Error(), "invalid record partitioning choice"):
+				// A partition just added that this client's metadata does not
+				// show yet: the record was never sent.
+				l.rec.notSent()
 			case err != nil && p.acksAll:
 				l.rec.failAll(value, err)
 			case err != nil:

@@ -101,6 +101,7 @@ type Recorder struct {
 	failed    map[string]bool
 	failErrs  map[string]int
 	attempted int64
+	unsent    int64          // refused by the client before sending (partition unknown to it yet)
 	probes    map[string]Ack // final probe records, by value
 	// acks=1 producer.
 	acks1      map[string]Ack
@@ -284,4 +285,11 @@ func (r *Recorder) ackProbe(o tpo, value string) {
 	defer r.mu.Unlock()
 	r.probes[value] = Ack{At: o, Value: value, Time: now}
 	r.observeLocked(o, sighting{Value: value, Who: "probe ack", At: now})
+}
+
+// notSent records a record the client refused before sending it.
+func (r *Recorder) notSent() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unsent++
 }

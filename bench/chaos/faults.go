@@ -167,6 +167,10 @@ func Plan(cfg PlanConfig) []Fault {
 	return plan
 }
 
+// minQuiet is the least time between one fault's heal and the next
+// fault, whatever the plan says.
+const minQuiet = 2 * time.Second
+
 // Event is one fault as it happened (times since the run started).
 type Event struct {
 	Fault   Fault
@@ -208,8 +212,13 @@ func (in *Injector) Events() []Event {
 // before deadline (since the run started). It returns when the plan is
 // done or ctx ends; every fault it applied is healed.
 func (in *Injector) Run(ctx context.Context, plan []Fault, start time.Time, deadline time.Duration) {
+	var lastHeal time.Time
 	for _, f := range plan {
-		if d := time.Until(start.Add(f.Start)); d > 0 {
+		at := start.Add(f.Start)
+		if q := lastHeal.Add(minQuiet); at.Before(q) {
+			at = q // the previous fault took longer to heal than planned
+		}
+		if d := time.Until(at); d > 0 {
 			select {
 			case <-time.After(d):
 			case <-ctx.Done():
@@ -225,6 +234,7 @@ func (in *Injector) Run(ctx context.Context, plan []Fault, start time.Time, dead
 		}
 		in.apply(ctx, &ev)
 		in.add(ev)
+		lastHeal = time.Now()
 		if ctx.Err() != nil {
 			return
 		}

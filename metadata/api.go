@@ -31,6 +31,12 @@ var (
 	// ErrOffsetOutOfRange: SetLogStartOffset was asked for an offset beyond
 	// the partition's durable offset.
 	ErrOffsetOutOfRange = errors.New("metadata: offset beyond the durable offset")
+	// ErrNodeIDInUse: another live node is registered under the same node
+	// id (RegisterNode).
+	ErrNodeIDInUse = errors.New("metadata: node id in use")
+	// ErrIndexBehind: etcd holds no index entry for an offset below the
+	// durable offset the caller saw (EntryAt). Retrying later succeeds.
+	ErrIndexBehind = errors.New("metadata: no index entry for a durable offset")
 )
 
 // Config says where etcd is and under which prefix this cluster lives.

@@ -10,7 +10,9 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap/zapcore"
 )
@@ -33,6 +35,20 @@ type EmbeddedConfig struct {
 	// MaxTxnOps is the server's --max-txn-ops; 0 means 4096 (etcd's own
 	// default is 128). Tests set 128 to behave like an external etcd.
 	MaxTxnOps uint
+	// CompactionRetention is how much history the server keeps: every
+	// CompactionRetention it compacts away revisions older than that
+	// (etcd's periodic auto-compaction). 0 means 5 minutes. Strata reads
+	// only the latest revision, plus watches resuming after a short cut.
+	CompactionRetention time.Duration
+	// QuotaBackendBytes is the database size at which etcd raises its
+	// NOSPACE alarm and refuses writes; 0 means etcd's default, 2 GiB.
+	QuotaBackendBytes int64
+	// DefragInterval is how often the database file is checked for space
+	// that compaction freed; when at least half of it is free (or, under a
+	// NOSPACE alarm, any MiB), it is defragmented to give the space back,
+	// and a NOSPACE alarm is cleared once the file is under 80% of the
+	// quota. 0 means 5 minutes.
+	DefragInterval time.Duration
 }
 
 // Embedded is a running in-process etcd server: one member, plain HTTP,
@@ -44,6 +60,11 @@ type Embedded struct {
 	// closing demotes etcd's shutdown chatter ("server closed", "use of
 	// closed network connection" at error level) to debug.
 	closing *atomic.Bool
+	// stop ends the defragmenter; done is closed when it has.
+	stop chan struct{}
+	done chan struct{}
+	// quota is QuotaBackendBytes.
+	quota int64
 }
 
 // benignEtcdWarnings are warnings etcd logs on every start of a loopback,
@@ -100,8 +121,15 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	// Compact history older than an hour, so the database does not grow
 	// with every commit forever. Watches resume within that hour; a Store
 	// that falls further behind reloads (ErrCompacted).
+	if cfg.CompactionRetention <= 0 {
+		cfg.CompactionRetention = 5 * time.Minute
+	}
+	if cfg.DefragInterval <= 0 {
+		cfg.DefragInterval = 5 * time.Minute
+	}
 	ec.AutoCompactionMode = embed.CompactorModePeriodic
-	ec.AutoCompactionRetention = "1h"
+	ec.AutoCompactionRetention = cfg.CompactionRetention.String()
+	ec.QuotaBackendBytes = cfg.QuotaBackendBytes
 	ec.Logger = "zap"
 	ec.LogLevel = "warn"
 	closing := new(atomic.Bool)
@@ -132,7 +160,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 		e.Close()
 		return nil, fmt.Errorf("metadata: embedded etcd not ready: %w", ctx.Err())
 	}
-	em := &Embedded{etcd: e, closing: closing}
+	em := &Embedded{etcd: e, closing: closing, stop: make(chan struct{}), done: make(chan struct{}), quota: cfg.QuotaBackendBytes}
 	for _, l := range e.Clients {
 		em.endpoints = append(em.endpoints, "http://"+l.Addr().String())
 	}
@@ -140,6 +168,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 		e.Close()
 		return nil, errors.New("metadata: embedded etcd has no client listener")
 	}
+	go em.defragLoop(cfg.DefragInterval, logger)
 	return em, nil
 }
 
@@ -168,6 +197,8 @@ func (e *Embedded) Close() error {
 	var err error
 	e.closeOnce.Do(func() {
 		e.closing.Store(true)
+		close(e.stop)
+		<-e.done
 		e.etcd.Close()
 		// Close returns after the server stopped; an error it met while
 		// serving is reported once here instead of being lost.
@@ -177,4 +208,70 @@ func (e *Embedded) Close() error {
 		}
 	})
 	return err
+}
+
+// defragLoop gives back the file space compaction freed: compaction makes
+// old revisions' pages free for reuse, but only a defragmentation shrinks
+// the file (and the size etcd's quota counts).
+func (e *Embedded) defragLoop(every time.Duration, logger *slog.Logger) {
+	defer close(e.done)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		be := e.etcd.Server.Backend()
+		size, inUse := be.Size(), be.SizeInUse()
+		nospace := false
+		for _, a := range e.etcd.Server.Alarms() {
+			nospace = nospace || a.Alarm == etcdserverpb.AlarmType_NOSPACE
+		}
+		// Defragmenting blocks etcd for a moment (about a second per GB):
+		// only when half the file is free, or under NOSPACE (whose refused
+		// writes also keep bbolt from counting pages compaction freed).
+		if free := size - inUse; !nospace && (free < 1<<20 || free < size/2) {
+			e.disarmNoSpace(logger)
+			continue
+		}
+		start := time.Now()
+		if err := be.Defrag(); err != nil {
+			logger.Warn("metadata: defragment embedded etcd", "err", err)
+			continue
+		}
+		logger.Info("metadata: defragmented embedded etcd", "size_before", size, "in_use", inUse,
+			"size_after", be.Size(), "took", time.Since(start).Round(time.Millisecond))
+		e.disarmNoSpace(logger)
+	}
+}
+
+// disarmNoSpace clears a NOSPACE alarm once the database is back under 80%
+// of its quota (etcd never clears it by itself; writes stay refused).
+func (e *Embedded) disarmNoSpace(logger *slog.Logger) {
+	srv := e.etcd.Server
+	quota := e.quota
+	if quota <= 0 {
+		quota = 2 << 30
+	}
+	if srv.Backend().Size() >= quota*8/10 {
+		return
+	}
+	for _, a := range srv.Alarms() {
+		if a.Alarm != etcdserverpb.AlarmType_NOSPACE {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := srv.Alarm(ctx, &etcdserverpb.AlarmRequest{Action: etcdserverpb.AlarmRequest_DEACTIVATE, MemberID: a.MemberID, Alarm: a.Alarm})
+		cancel()
+		if err != nil {
+			logger.Warn("metadata: clear etcd NOSPACE alarm", "err", err)
+			return
+		}
+		logger.Warn("metadata: cleared etcd NOSPACE alarm after compaction freed space", "size", srv.Backend().Size(), "quota", quota)
+	}
 }

@@ -61,27 +61,70 @@ func (s *Store) ReplaceIndex(ctx context.Context, l Leadership, from, to int64, 
 // (LastOffset < offset), guarded by l. Retention calls it after
 // SetLogStartOffset; the objects they pointed to become unreferenced and
 // the sweeper deletes them.
+//
+// What to delete is decided from a linearizable read, and the delete is
+// conditional on nothing in the deleted range having changed since: a roll
+// that swapped entries in between (its new entry may start below offset
+// and reach past it) makes the compare fail and the read is taken again, so
+// a live entry is never deleted.
 func (s *Store) DeleteIndexBelow(ctx context.Context, l Leadership, offset int64) error {
 	if l.Revision <= 0 {
 		return fmt.Errorf("%w: %s/%d", ErrNotLeader, l.TP.Topic, l.TP.Partition)
 	}
 	id, p := l.TopicID, l.TP.Partition
-	end := s.keys.index(id, p, offset)
-	if kept := s.cache.indexEntries(l.TP, offset); len(kept) > 0 && kept[0].BaseOffset < offset {
-		end = s.keys.index(id, p, kept[0].BaseOffset)
+	start := s.keys.index(id, p, 0)
+	leaderCmp := clientv3.Compare(clientv3.ModRevision(s.keys.leader(id, p)), "=", l.Revision)
+	for attempt := 0; attempt < maxCASAttempts; attempt++ {
+		// The last entry starting below offset: kept if it reaches offset.
+		resp, err := s.txn(ctx, "delete_index_read", []clientv3.Cmp{leaderCmp},
+			[]clientv3.Op{clientv3.OpGet(start, clientv3.WithRange(s.keys.index(id, p, offset)),
+				clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1))}, nil)
+		if err != nil {
+			return err
+		}
+		if !resp.Succeeded {
+			return fmt.Errorf("%w: %s/%d epoch %d", ErrFenced, l.TP.Topic, p, l.Epoch)
+		}
+		kv := rangeKV(resp, 0)
+		if kv == nil {
+			return nil // nothing starts below offset
+		}
+		last, err := decodeIndexEntry(kv.Value)
+		if err != nil {
+			return fmt.Errorf("metadata: index entry %s: %w", kv.Key, err)
+		}
+		end := s.keys.index(id, p, offset)
+		cmps := []clientv3.Cmp{leaderCmp}
+		if last.LastOffset >= offset {
+			end = string(kv.Key)
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(end), "=", kv.ModRevision))
+		}
+		// No key in the range was written since the read (a key created
+		// since has a higher ModRevision and fails the compare too).
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(start), "<", resp.Header.Revision+1).WithRange(end))
+		if testHookDeleteIndex != nil {
+			testHookDeleteIndex()
+		}
+		dresp, err := s.txn(ctx, "delete_index", cmps,
+			[]clientv3.Op{clientv3.OpDelete(start, clientv3.WithRange(end), clientv3.WithPrevKV())},
+			[]clientv3.Op{clientv3.OpGet(s.keys.leader(id, p))})
+		if err != nil {
+			return err
+		}
+		if dresp.Succeeded {
+			s.applyOwnIndexChanges(dresp, nil)
+			return nil
+		}
+		if lk := rangeKV(dresp, 0); lk == nil || lk.ModRevision != l.Revision {
+			return fmt.Errorf("%w: %s/%d epoch %d", ErrFenced, l.TP.Topic, p, l.Epoch)
+		}
 	}
-	resp, err := s.txn(ctx, "delete_index",
-		[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.keys.leader(id, p)), "=", l.Revision)},
-		[]clientv3.Op{clientv3.OpDelete(s.keys.index(id, p, 0), clientv3.WithRange(end), clientv3.WithPrevKV())}, nil)
-	if err != nil {
-		return err
-	}
-	if !resp.Succeeded {
-		return fmt.Errorf("%w: %s/%d epoch %d", ErrFenced, l.TP.Topic, p, l.Epoch)
-	}
-	s.applyOwnIndexChanges(resp, nil)
-	return nil
+	return fmt.Errorf("metadata: delete index of %s/%d below %d: too much contention", l.TP.Topic, p, offset)
 }
+
+// testHookDeleteIndex, when set by a test, runs between DeleteIndexBelow's
+// read and its conditional delete.
+var testHookDeleteIndex func()
 
 // applyOwnIndexChanges applies a successful transaction's puts and the
 // deletions its delete-range responses report to the cache at once.
@@ -102,18 +145,130 @@ func (s *Store) applyOwnIndexChanges(resp *clientv3.TxnResponse, puts []event) {
 	s.cache.applyOwn(evs...)
 }
 
-// ReferencedObjects returns every object key that an index entry in the
-// cache points to. The sweeper deletes objects that are not in it and are
-// older than its safety window (which covers the cache's lag behind etcd and
-// the time between a flush's PUT and its commit).
-func (s *Store) ReferencedObjects() map[string]struct{} {
-	s.cache.mu.RLock()
-	defer s.cache.mu.RUnlock()
+// ReferencedObjects returns every object key that an index entry points
+// to, read from etcd at one revision (page by page), never from the cache:
+// the sweeper deletes what is not in it, so it must not miss an entry a
+// lagging watch has not delivered yet.
+func (s *Store) ReferencedObjects(ctx context.Context) (map[string]struct{}, error) {
 	refs := make(map[string]struct{})
-	for _, es := range s.cache.index {
-		for _, ce := range es {
-			refs[ce.e.Object] = struct{}{}
+	from := s.keys.prefix + "partitions/"
+	end := s.keys.prefix + "partitions" + string(rune('/'+1))
+	var rev int64
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(loadPageSize)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		resp, err := s.cli.Get(rctx, from, opts...)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("metadata: read index entries: %w", err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			if s.keys.parseKey(string(kv.Key)).kind != kindIndex {
+				continue
+			}
+			e, err := decodeIndexEntry(kv.Value)
+			if err != nil {
+				return nil, fmt.Errorf("metadata: index entry %s: %w", kv.Key, err)
+			}
+			refs[e.Object] = struct{}{}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return refs, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// HoldsLease reports whether this Store's node lease is certainly alive in
+// etcd now: a keep-alive was answered recently enough that etcd cannot have
+// expired the lease since (see leaseValidFor). A node that does not hold its
+// lease must not act as a leader: another node may have taken over.
+func (s *Store) HoldsLease() bool {
+	until := s.leaseUntil.Load()
+	return until != 0 && monoNow() < until
+}
+
+// LeaderValid reports whether l may still act as the leader it was: this
+// Store holds its lease (HoldsLease), and it is the lease l's leader key was
+// written with. A lost lease takes every leader key bound to it along, so a
+// leadership acquired before a lease was replaced is over, even though the
+// node holds a lease again.
+func (s *Store) LeaderValid(l Leadership) bool {
+	return s.HoldsLease() && l.Revision > s.leaseRev.Load()
+}
+
+// EntryAt returns the index entry holding offset cur, for a reader that
+// knows cur < end, where end is a durable offset (a high watermark) it saw.
+// It never answers with an entry that starts after cur: a reader that took
+// the first entry ending at or after cur would skip the offsets in between.
+//
+// The cache answers when it holds cur. Otherwise (a node whose watch lags
+// the commits another leader made, or a new leader just after a takeover)
+// the entry and the log start are read from etcd in one linearizable read.
+// When retention removed cur meanwhile, from is the log start and the entry
+// is the one holding it; ok is false when the log start reached end. A
+// durable offset that etcd itself holds no entry for is ErrIndexBehind.
+func (s *Store) EntryAt(ctx context.Context, tp TP, cur, end int64) (e IndexEntry, from int64, ok bool, err error) {
+	for attempt := 0; attempt < maxCASAttempts; attempt++ {
+		if es := s.cache.indexEntries(tp, cur); len(es) > 0 && es[0].BaseOffset <= cur {
+			return es[0], cur, true, nil
+		}
+		found, logStart, err := s.readEntryAt(ctx, tp, cur, &e)
+		if err != nil {
+			return IndexEntry{}, cur, false, err
+		}
+		if logStart > cur {
+			if logStart >= end {
+				return IndexEntry{}, logStart, false, nil
+			}
+			cur = logStart
+			continue
+		}
+		if found && e.BaseOffset <= cur && e.LastOffset >= cur {
+			return e, cur, true, nil
+		}
+		return IndexEntry{}, cur, false, fmt.Errorf("%w: %s/%d offset %d (durable up to %d)", ErrIndexBehind, tp.Topic, tp.Partition, cur, end)
+	}
+	return IndexEntry{}, cur, false, fmt.Errorf("%w: %s/%d offset %d: log start kept moving", ErrIndexBehind, tp.Topic, tp.Partition, cur)
+}
+
+// readEntryAt reads, in one linearizable transaction, the last index entry
+// of tp whose base offset is at or below cur (into e) and the log start.
+func (s *Store) readEntryAt(ctx context.Context, tp TP, cur int64, e *IndexEntry) (found bool, logStart int64, err error) {
+	tr, err := s.resolveTopic(ctx, tp)
+	if err != nil {
+		return false, 0, err
+	}
+	id, p := tr.t.ID, tp.Partition
+	resp, err := s.txn(ctx, "index_entry_at",
+		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.keys.topic(tp.Topic)), "=", tr.createRev)},
+		[]clientv3.Op{
+			clientv3.OpGet(s.keys.index(id, p, 0), clientv3.WithRange(s.keys.index(id, p, cur+1)),
+				clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1)),
+			clientv3.OpGet(s.keys.logStart(id, p)),
+		}, nil)
+	if err != nil {
+		return false, 0, err
+	}
+	if !resp.Succeeded {
+		return false, 0, fmt.Errorf("%w: %q", ErrUnknownTopic, tp.Topic)
+	}
+	if kv := rangeKV(resp, 1); kv != nil {
+		if logStart, err = decodeLogStart(kv.Value); err != nil {
+			return false, 0, err
 		}
 	}
-	return refs
+	if kv := rangeKV(resp, 0); kv != nil {
+		if *e, err = decodeIndexEntry(kv.Value); err != nil {
+			return false, 0, fmt.Errorf("metadata: index entry %s: %w", kv.Key, err)
+		}
+		return true, logStart, nil
+	}
+	return false, logStart, nil
 }

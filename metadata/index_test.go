@@ -42,7 +42,10 @@ func TestReplaceIndexAndDeleteBelow(t *testing.T) {
 		t.Fatalf("after replace: %s, want %s", got, want)
 	}
 	eventually(t, "watching store sees the replacement", func() bool { return describe(other) == want })
-	refs := s.ReferencedObjects()
+	refs, err := s.ReferencedObjects(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := refs["segments/a"]; !ok {
 		t.Fatal("segment object not referenced")
 	}

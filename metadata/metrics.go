@@ -12,6 +12,7 @@ import (
 type metrics struct {
 	txns     *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	written  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -25,6 +26,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Latency of etcd transactions by operation.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5ms .. 4s
 		}, []string{"op"}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_etcd_written_bytes_total",
+			Help: "Bytes of keys and values this node put into etcd in successful transactions.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -34,6 +39,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.written, err = register(reg, m.written); err != nil {
 		return nil, err
 	}
 	return m, nil

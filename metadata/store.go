@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,10 +39,22 @@ type Store struct {
 	keys    keys
 	cache   *cache
 	metrics *metrics
+	health  *health
 
-	mu         sync.Mutex
-	lease      clientv3.LeaseID // 0 while a lost lease is being replaced
-	registered map[int32]Node   // re-put under a new lease after a loss
+	mu    sync.Mutex
+	lease clientv3.LeaseID // 0 while a lost lease is being replaced
+	// watchGate is held by PauseWatch (fault injection): watched events
+	// wait while it is.
+	watchGate sync.RWMutex
+	// leaseTTL is the TTL etcd granted (it may raise the one asked for).
+	leaseTTL time.Duration
+	// leaseUntil is the monoNow() time until which the lease is certainly
+	// alive in etcd (0: not held); see extendLease.
+	leaseUntil atomic.Int64
+	// leaseRev is the etcd revision when the current lease was granted:
+	// leader keys written under it have a higher ModRevision.
+	leaseRev   atomic.Int64
+	registered map[int32]Node // re-put under a new lease after a loss
 
 	cancel    context.CancelFunc // stops the watch and keep-alive goroutines
 	wg        sync.WaitGroup
@@ -83,6 +96,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.R
 	if err != nil {
 		return nil, err
 	}
+	h, err := newHealth(reg)
+	if err != nil {
+		return nil, err
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.DialTimeout,
@@ -99,6 +116,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.R
 		keys:          k,
 		cache:         newCache(k, logger),
 		metrics:       m,
+		health:        h,
 		registered:    make(map[int32]Node),
 		revokeOnClose: true,
 	}
@@ -106,6 +124,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.R
 	// The lease grant is the first round trip: bound it by DialTimeout so an
 	// unreachable etcd fails Open instead of hanging it.
 	gctx, gcancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	sent := monoNow()
 	lease, err := cli.Grant(gctx, ttlSeconds(cfg.LeaseTTL))
 	gcancel()
 	if err != nil {
@@ -113,6 +132,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.R
 		return nil, fmt.Errorf("metadata: grant lease: %w", err)
 	}
 	s.lease = lease.ID
+	s.leaseTTL = time.Duration(lease.TTL) * time.Second
+	s.leaseRev.Store(lease.ResponseHeader.Revision)
+	s.extendLease(sent)
 	if err := s.load(ctx); err != nil {
 		s.revoke()
 		cli.Close()
@@ -121,15 +143,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.R
 
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	ka, err := cli.KeepAlive(bg, lease.ID)
-	if err != nil {
-		cancel()
-		s.revoke()
-		cli.Close()
-		return nil, fmt.Errorf("metadata: lease keep-alive: %w", err)
-	}
-	s.wg.Add(2)
-	go s.keepAliveLoop(bg, ka)
+	s.wg.Add(3)
+	go s.keepAliveLoop(bg)
+	go s.healthLoop(bg)
 	go s.watchLoop(bg)
 	return s, nil
 }
@@ -178,63 +194,123 @@ func (s *Store) currentLease() (clientv3.LeaseID, error) {
 	return s.lease, nil
 }
 
-// keepAliveLoop keeps the lease alive. When etcd lets it expire (etcd was
-// unreachable for longer than the TTL) the keys bound to it are gone: the
-// loop grants a new lease and registers this Store's nodes again. Leader
-// keys are not re-written: those leaderships are over (their commits fail
-// as fenced) and the tier acquires them again.
-func (s *Store) keepAliveLoop(ctx context.Context, ka <-chan *clientv3.LeaseKeepAliveResponse) {
-	defer s.wg.Done()
+// PauseWatch is for fault injection in tests: the cache stops applying
+// watched changes (as when a node's watch falls behind) until resume is
+// called. The Store's own writes still reach its cache.
+func (s *Store) PauseWatch() (resume func()) {
+	s.watchGate.Lock()
+	var once sync.Once
+	return func() { once.Do(s.watchGate.Unlock) }
+}
+
+// monoBase anchors monoNow.
+var monoBase = time.Now()
+
+// monoNow is a monotonic clock reading in nanoseconds. It keeps running
+// while the process is stopped (SIGSTOP), which is what lease checks need.
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+// extendLease records that etcd renewed (or granted) the lease in answer to
+// a request sent at sent: etcd restarted the lease's TTL no earlier than
+// that, so it cannot expire before sent+TTL. The node counts on it only
+// until sent+2/3·TTL, leaving a third of the TTL for clock-rate drift and
+// the time between a check and the action it guards.
+func (s *Store) extendLease(sent int64) {
+	until := sent + int64(s.leaseTTL)*2/3
 	for {
-		for range ka {
-		}
-		if ctx.Err() != nil {
+		cur := s.leaseUntil.Load()
+		if cur >= until || s.leaseUntil.CompareAndSwap(cur, until) {
 			return
-		}
-		s.mu.Lock()
-		lost := s.lease
-		s.lease = 0
-		s.mu.Unlock()
-		s.logger.Error("metadata: node lease lost; granting a new one", "lease", int64(lost))
-		var err error
-		for attempt := 0; ; attempt++ {
-			if !sleepCtx(ctx, backoff(attempt)) {
-				return
-			}
-			ka, err = s.regrant(ctx)
-			if err == nil {
-				break
-			}
-			s.logger.Warn("metadata: grant lease", "err", err)
 		}
 	}
 }
 
-func (s *Store) regrant(ctx context.Context) (<-chan *clientv3.LeaseKeepAliveResponse, error) {
+// keepAliveLoop renews the lease every TTL/4 with one request at a time,
+// timing each from before it is sent (a response read late, after the
+// process was stopped, must not count as a fresh renewal). When etcd lets
+// the lease expire (etcd was unreachable for longer than the TTL) the keys
+// bound to it are gone: the loop grants a new lease and registers this
+// Store's nodes again. Leader keys are not re-written: those leaderships
+// are over (their commits fail as fenced) and the tier acquires them again.
+func (s *Store) keepAliveLoop(ctx context.Context) {
+	defer s.wg.Done()
+	interval := max(s.leaseTTL/4, 100*time.Millisecond)
+	failures := 0
+	for {
+		wait := interval
+		if failures > 0 {
+			wait = min(interval, backoff(failures))
+		}
+		if !sleepCtx(ctx, wait) {
+			return
+		}
+		s.mu.Lock()
+		id := s.lease
+		s.mu.Unlock()
+		sent := monoNow()
+		kctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		_, err := s.cli.KeepAliveOnce(kctx, id)
+		cancel()
+		if err == nil {
+			s.extendLease(sent)
+			failures = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		failures++
+		if !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			s.logger.Warn("metadata: lease keep-alive failed", "lease", int64(id), "err", err, "holds_lease", s.HoldsLease())
+			continue
+		}
+		s.mu.Lock()
+		s.lease = 0
+		s.mu.Unlock()
+		s.leaseUntil.Store(0)
+		s.logger.Error("metadata: node lease lost; granting a new one", "lease", int64(id))
+		for attempt := 0; ; attempt++ {
+			if !sleepCtx(ctx, backoff(attempt)) {
+				return
+			}
+			if err = s.regrant(ctx); err == nil {
+				break
+			}
+			s.logger.Warn("metadata: grant lease", "err", err)
+		}
+		failures = 0
+	}
+}
+
+func (s *Store) regrant(ctx context.Context) error {
 	gctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
+	sent := monoNow()
 	g, err := s.cli.Grant(gctx, ttlSeconds(s.cfg.LeaseTTL))
 	if err != nil {
-		return nil, err
-	}
-	ka, err := s.cli.KeepAlive(ctx, g.ID)
-	if err != nil {
-		return nil, err
+		return err
 	}
 	s.mu.Lock()
 	s.lease = g.ID
+	s.leaseTTL = time.Duration(g.TTL) * time.Second
+	s.leaseRev.Store(g.ResponseHeader.Revision)
 	nodes := make([]Node, 0, len(s.registered))
 	for _, n := range s.registered {
 		nodes = append(nodes, n)
 	}
 	s.mu.Unlock()
+	s.extendLease(sent)
 	for _, n := range nodes {
-		if err := s.putNode(gctx, n, g.ID); err != nil {
+		prev, err := s.putNode(gctx, n, g.ID)
+		if err != nil {
 			s.logger.Warn("metadata: re-register node", "node", n.ID, "err", err)
+		} else if prev != nil {
+			s.logger.Error("metadata: node id was registered by another process while this node's lease was lost; not taking it back",
+				"node", n.ID, "registered", string(prev.Value))
 		}
 	}
 	s.logger.Info("metadata: new node lease", "lease", int64(g.ID))
-	return ka, nil
+	return nil
 }
 
 // load reads the cache's key range at one revision, page by page, and
@@ -334,7 +410,9 @@ func (s *Store) watchOnce(ctx context.Context) error {
 		// Events arrive in revision order; a response can stop in the
 		// middle of a long catch-up, so the last event's revision (not the
 		// header's) says how far the cache is.
+		s.watchGate.RLock()
 		s.cache.applyWatched(evs, evs[len(evs)-1].modRev)
+		s.watchGate.RUnlock()
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -366,7 +444,14 @@ func (s *Store) txn(ctx context.Context, op string, cmps []clientv3.Cmp, then, e
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	start := time.Now()
+	var written int
+	for _, o := range then {
+		written += len(o.KeyBytes()) + len(o.ValueBytes())
+	}
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(then...).Else(els...).Commit()
+	if err == nil && resp.Succeeded {
+		s.metrics.written.Add(float64(written))
+	}
 	result := "ok"
 	switch {
 	case err != nil:

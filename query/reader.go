@@ -93,12 +93,6 @@ type Reader struct {
 	meta   *metadata.Store
 	bucket objstore.BucketReader
 	logger *slog.Logger
-	// indexWait bounds how long a scan waits for the metadata cache to
-	// learn index entries the linearizable partition state says exist (a
-	// node that did not write them learns them through an etcd watch).
-	indexWait time.Duration
-	// sleep is the poll interval while waiting for the cache.
-	sleep time.Duration
 }
 
 // New returns a Reader over meta's index and the objects in bucket. A nil
@@ -107,7 +101,7 @@ func New(meta *metadata.Store, bucket objstore.BucketReader, logger *slog.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Reader{meta: meta, bucket: bucket, logger: logger, indexWait: 10 * time.Second, sleep: 10 * time.Millisecond}
+	return &Reader{meta: meta, bucket: bucket, logger: logger}
 }
 
 // Topic returns the named topic from the metadata cache, or an error wrapping
@@ -268,38 +262,19 @@ var errStop = errors.New("query: stop")
 // entryAt returns the index entry holding offset cur (cur < end <= the high
 // watermark) and the offset to read from, which is past cur when retention
 // removed cur after the scan began; ok is false when retention removed
-// everything below end. The metadata cache may not yet have learnt entries
-// the partition state already counts (another node committed them), so it
-// is polled for up to indexWait.
+// everything below end. metadata.Store.EntryAt is the one index lookup the
+// broker's Fetch and this reader share: it reads etcd when this node's
+// cache has not learnt an entry yet, and never answers with a later one.
 func (r *Reader) entryAt(ctx context.Context, tp metadata.TP, cur, end int64) (e metadata.IndexEntry, from int64, ok bool, err error) {
-	deadline := time.Now().Add(r.indexWait)
-	for {
-		entries := r.meta.IndexEntries(tp, cur)
-		if len(entries) > 0 && entries[0].BaseOffset <= cur {
-			return entries[0], cur, true, nil
-		}
-		// Nothing indexed at cur: either retention moved the log start
-		// past it, or the cache has not seen the entries yet.
-		st, err := r.meta.PartitionState(ctx, tp)
-		if err != nil {
-			return e, cur, false, fmt.Errorf("query: state of %s/%d: %w", tp.Topic, tp.Partition, err)
-		}
-		if st.LogStartOffset > cur {
-			if st.LogStartOffset >= end {
-				return e, cur, false, nil
-			}
-			cur = st.LogStartOffset
-			continue
-		}
-		if time.Now().After(deadline) {
-			return e, cur, false, fmt.Errorf("%w: %s/%d offset %d (want up to %d)", ErrIndexBehind, tp.Topic, tp.Partition, cur, end)
-		}
-		t := time.NewTimer(r.sleep)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return e, cur, false, ctx.Err()
-		case <-t.C:
-		}
+	e, from, ok, err = r.meta.EntryAt(ctx, tp, cur, end)
+	if errors.Is(err, metadata.ErrIndexBehind) {
+		return e, from, false, fmt.Errorf("%w: %w", ErrIndexBehind, err)
 	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return e, from, false, ctx.Err()
+		}
+		return e, from, false, fmt.Errorf("query: index of %s/%d at %d: %w", tp.Topic, tp.Partition, cur, err)
+	}
+	return e, from, ok, nil
 }

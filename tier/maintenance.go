@@ -74,6 +74,10 @@ func (t *Tier) maintainPartitions(ctx context.Context) {
 	}
 }
 
+// errNoLease stops a sweep on a node whose etcd lease is not certainly
+// alive.
+var errNoLease = errors.New("tier: sweep skipped: this node does not hold its etcd lease")
+
 // Sweep deletes flush and segment objects that no index entry references
 // and that are older than SweepGrace, and returns how many it deleted. Those
 // are objects whose data was rolled into a segment, deleted by retention, or
@@ -97,14 +101,27 @@ func (t *Tier) Sweep(ctx context.Context) (int, error) {
 	if len(candidates) == 0 {
 		return 0, nil
 	}
-	// Read the references after listing: an object listed as old and
-	// unreferenced now cannot gain a reference later (commits reference
-	// only objects their own node just wrote, within the grace period).
-	refs := t.meta.ReferencedObjects()
+	// Read the references after listing, from etcd itself (one revision,
+	// not this node's watch-fed cache, which may lag): an object listed as
+	// old and unreferenced now cannot gain a reference later (commits
+	// reference only objects their own node just wrote, within the grace
+	// period).
+	if !t.meta.HoldsLease() {
+		return 0, errNoLease
+	}
+	refs, err := t.meta.ReferencedObjects(ctx)
+	if err != nil {
+		return 0, err
+	}
 	deleted := 0
 	for _, key := range candidates {
 		if _, ok := refs[key]; ok {
 			continue
+		}
+		// A node that lost its lease may be cut off from etcd: its view is
+		// no proof of anything, so it stops deleting.
+		if !t.meta.HoldsLease() {
+			return deleted, errNoLease
 		}
 		if err := t.bucket.Delete(ctx, key); err != nil {
 			return deleted, err

@@ -43,6 +43,11 @@ func (p *Partition) view() (*view, error) {
 		}
 		return nil, ErrNotLeader
 	}
+	if !p.t.meta.LeaderValid(p.lead) {
+		// The lease this leadership hangs on is not certainly alive: another
+		// node may have taken over, and p.hw may be stale.
+		return nil, ErrNotLeader
+	}
 	v := &view{p: p, hw: p.hw, logStart: p.logStart}
 	for _, s := range p.segs {
 		s.users++
@@ -63,9 +68,12 @@ func (v *view) release() {
 	}
 }
 
-// next returns the span holding offset cur (or the first one after it), or
-// false when no durable data is at or after cur.
-func (v *view) next(cur int64) (span, bool) {
+// next returns the span holding offset cur and the offset to read from:
+// cur itself, or the log start when retention removed cur meanwhile. ok is
+// false when no durable data is at or after cur. A span never starts after
+// cur unless the offsets in between are below the log start: a reader that
+// jumped ahead would make its consumer skip records.
+func (v *view) next(ctx context.Context, cur int64) (sp span, from int64, ok bool, err error) {
 	// The hot tier holds a suffix of the log; anything before it comes from
 	// the object store through the index.
 	for i, s := range v.segs {
@@ -79,7 +87,7 @@ func (v *view) next(cur int64) (span, bool) {
 		}
 		ref := refs[j]
 		if ref.BaseOffset >= v.hw {
-			return span{}, false
+			return span{}, cur, false, nil
 		}
 		if ref.BaseOffset > cur {
 			// Not held locally (before the hot tier, or in a gap): the
@@ -107,20 +115,27 @@ func (v *view) next(cur int64) (span, bool) {
 				dc.put(key, batches)
 				return batches, nil
 			},
-		}, true
+		}, cur, true, nil
 	}
-	entries := v.p.t.meta.IndexEntries(v.p.tp, cur)
-	if len(entries) == 0 || entries[0].BaseOffset >= v.hw {
-		return span{}, false
+	if cur >= v.hw {
+		return span{}, cur, false, nil
 	}
-	e := entries[0]
+	// The cache answers if it holds cur; otherwise (this node's watch lags
+	// the commits of a leader before it) etcd is read.
+	e, from, ok, err := v.p.t.meta.EntryAt(ctx, v.p.tp, cur, v.hw)
+	if err != nil {
+		return span{}, cur, false, fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	if !ok {
+		return span{}, from, false, nil
+	}
 	t := v.p.t
 	return span{
 		base: e.BaseOffset, last: e.LastOffset, maxTS: e.MaxTimestamp,
 		load: func(ctx context.Context) ([]byte, error) {
 			// A reader of cold data usually wants the next run too.
-			if len(entries) > 1 && entries[1].BaseOffset < v.hw {
-				t.cache.prefetch(entries[1], t.readAhead)
+			if nx := t.meta.IndexEntries(v.p.tp, e.LastOffset+1); len(nx) > 0 && nx[0].BaseOffset == e.LastOffset+1 && nx[0].BaseOffset < v.hw {
+				t.cache.prefetch(nx[0], t.readAhead)
 			}
 			key := runKey(e)
 			if b, ok := t.decoded.get(key); ok {
@@ -137,7 +152,7 @@ func (v *view) next(cur int64) (span, bool) {
 			t.decoded.put(key, batches)
 			return batches, nil
 		},
-	}, true
+	}, from, true, nil
 }
 
 // Read returns whole batches starting with the one containing offset, all
@@ -158,7 +173,21 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int, minOne
 	cur := offset
 	full := false
 	for cur < v.hw && !full {
-		sp, ok := v.next(cur)
+		sp, from, ok, err := v.next(ctx, cur)
+		if err != nil {
+			if len(res.Batches) > 0 {
+				break // return what we have; the next fetch retries
+			}
+			return res, err
+		}
+		if from > cur {
+			// Retention moved the log start past cur while we read.
+			if len(res.Batches) > 0 {
+				break
+			}
+			res.LogStartOffset = from
+			return res, ErrOffsetOutOfRange
+		}
 		if !ok {
 			break
 		}
@@ -205,11 +234,14 @@ func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (offset, t
 	defer v.release()
 	cur := v.logStart
 	for cur < v.hw {
-		sp, ok := v.next(cur)
+		sp, from, ok, err := v.next(ctx, cur)
+		if err != nil {
+			return 0, 0, false, err
+		}
 		if !ok {
 			break
 		}
-		cur = sp.last + 1
+		cur = max(from, sp.last+1)
 		if sp.maxTS < ts {
 			continue
 		}
@@ -256,7 +288,10 @@ func (p *Partition) MaxTimestampOffset(ctx context.Context) (offset, timestamp i
 	var best span
 	haveBest := false
 	for cur := v.logStart; cur < v.hw; {
-		sp, ok := v.next(cur)
+		sp, _, ok, err := v.next(ctx, cur)
+		if err != nil {
+			return 0, 0, false, err
+		}
 		if !ok {
 			break
 		}

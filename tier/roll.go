@@ -155,8 +155,11 @@ func (p *Partition) roll(ctx context.Context, tc topicConfig, now time.Time) (bo
 		}
 	}
 	for cur := from; cur <= to; {
-		sp, ok := v.next(cur)
-		if !ok || sp.base > cur {
+		sp, from, ok, err := v.next(ctx, cur)
+		if err != nil {
+			return false, err
+		}
+		if !ok || from != cur || sp.base > cur {
 			return false, fmt.Errorf("%w: roll %s/%d: no data at offset %d", ErrStorage, p.tp.Topic, p.tp.Partition, cur)
 		}
 		batches, err := sp.load(ctx)

@@ -128,7 +128,10 @@ func TestRetentionBytesDeletesOldDataAndObjects(t *testing.T) {
 	}
 	// Once the grace period passes, every object left is referenced.
 	waitFor(t, func() bool {
-		refs := tr.meta.ReferencedObjects()
+		refs, err := tr.meta.ReferencedObjects(context.Background())
+		if err != nil {
+			return false
+		}
 		for _, k := range append(listKeys(t, e.bucket, "flush/"), listKeys(t, e.bucket, "segments/")...) {
 			if _, ok := refs[k]; !ok {
 				return false

@@ -192,6 +192,19 @@ func (t *Tier) Partition(ctx context.Context, tp metadata.TP) (*Partition, error
 		}
 		return nil, ErrNotLeader
 	}
+	if !t.meta.HoldsLease() {
+		// Cut off from etcd (or just woken from a pause) for long enough
+		// that another node may lead by now: answer as no leader at all.
+		return nil, ErrNotLeader
+	}
+	t.mu.Lock()
+	stale := t.parts[tp]
+	t.mu.Unlock()
+	if stale != nil && !t.meta.LeaderValid(stale.lead) {
+		// Its leader key went with a lost lease: that leadership is over,
+		// its state stale. It is opened again under the new lease.
+		stale.close(ErrNotLeader, false)
+	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()

@@ -249,7 +249,11 @@ func TestMinIORetentionDeletesExactlyTheUnreferencedObjects(t *testing.T) {
 	}
 	deadline = time.Now().Add(time.Minute)
 	for {
-		objs, refs := list(), meta.ReferencedObjects()
+		objs := list()
+		refs, err := meta.ReferencedObjects(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for k := range refs {
 			if !objs[k] {
 				t.Fatalf("object %s is referenced by the index but gone from the bucket", k)

@@ -220,6 +220,16 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 				http.Error(w, "shutting down", http.StatusServiceUnavailable)
 				return
 			}
+			// etcd refusing writes (its database reached its quota) stops
+			// every acks=all produce: say so where operators look.
+			for _, a := range n.meta.EtcdHealth().Alarms {
+				http.Error(w, "etcd alarm "+a+": etcd refuses writes (database over its quota); compact and defragment etcd, then disarm the alarm", http.StatusServiceUnavailable)
+				return
+			}
+			if !n.meta.HoldsLease() {
+				http.Error(w, "no etcd lease: this node cannot confirm its membership with etcd", http.StatusServiceUnavailable)
+				return
+			}
 			w.Write([]byte("ready\n"))
 		})
 		mux.Handle("/v1/", query.NewHTTPHandler(query.New(n.meta, n.bucket, logger), logger))
@@ -288,6 +298,15 @@ func (n *Node) FlightAddr() string {
 		return ""
 	}
 	return n.flightLn.Addr().String()
+}
+
+// EtcdEndpoints are the etcd endpoints the node uses: the embedded etcd's
+// when it started one, else Config.EtcdEndpoints.
+func (n *Node) EtcdEndpoints() []string {
+	if n.embedded != nil {
+		return n.embedded.Endpoints()
+	}
+	return append([]string(nil), n.cfg.EtcdEndpoints...)
 }
 
 // ServeErr delivers the Kafka server's error if it stops on its own (nil

@@ -16,15 +16,20 @@ import (
 // coordinator or the controller). kadm wraps the same requests but is a
 // module of its own that this repository does not require.
 
-// createTopic creates topic with parts partitions; an existing topic is
-// fine.
-func createTopic(ctx context.Context, cl *kgo.Client, topic string, parts int32) error {
+// createTopic creates topic with parts partitions and configs; an
+// existing topic is fine.
+func createTopic(ctx context.Context, cl *kgo.Client, topic string, parts int32, configs map[string]string) error {
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.TimeoutMillis = 10000
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic = topic
 	rt.NumPartitions = parts
 	rt.ReplicationFactor = 1
+	for k, v := range configs {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(v)
+		rt.Configs = append(rt.Configs, c)
+	}
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {

@@ -16,12 +16,15 @@ type PartAvail struct {
 	// producers ran (faults included), and when it began.
 	LongestGap time.Duration
 	GapFrom    time.Duration
-	// WorstRecovery is the longest time from a fault's heal to the
-	// partition's next acknowledgement (for the last heal: to the final
-	// probe's produce and fetch), and after which fault (0: none).
-	WorstRecovery time.Duration
-	RecoveryAfter int
-	Violation     bool
+	// Reads counts the records direct readers received from it.
+	Reads int
+	// WorstProduce is the longest time from a fault's heal to the
+	// partition's next acknowledgement, WorstFetch to the next record a
+	// direct reader received (for the last heal: to the final probe's
+	// produce and fetch), each with the fault's number (0: none).
+	WorstProduce, WorstFetch time.Duration
+	ProduceAfter, FetchAfter int
+	Violation                bool
 }
 
 // Report is the outcome of a run. A run with violations found a bug in
@@ -74,13 +77,19 @@ type evidence struct {
 const evidenceCap = 8
 
 func (e *evidence) add(kind, format string, args ...any) {
+	if e.more(kind) {
+		e.lines = append(e.lines, kind+": "+fmt.Sprintf(format, args...))
+	}
+}
+
+// more counts one violation of kind and says whether its evidence is still
+// wanted (callers with costly evidence ask first).
+func (e *evidence) more(kind string) bool {
 	if e.counts == nil {
 		e.counts = map[string]int{}
 	}
 	e.counts[kind]++
-	if e.counts[kind] <= evidenceCap {
-		e.lines = append(e.lines, kind+": "+fmt.Sprintf(format, args...))
-	}
+	return e.counts[kind] <= evidenceCap
 }
 
 func (e *evidence) finish() []string {
@@ -238,6 +247,10 @@ func check(in checkInput, rep *Report) {
 				return
 			}
 			rep.Lost++
+			if ev.counts["lost"] >= evidenceCap {
+				ev.more("lost")
+				return
+			}
 			ev.add("lost", "%q acked at %s/%d offset %d at +%s (%s); final log of the partition is [%d, %d)",
 				a.Value, a.At.Topic, a.At.Partition, a.At.Offset, fmtDur(a.Time), activeAt(in.events, a.Time),
 				fr.LogStart[a.At.Partition], fr.HWM[a.At.Partition])
@@ -435,31 +448,61 @@ func availability(in checkInput, rec *Recorder, ev *evidence) []PartAvail {
 		if pr, ok := in.probes[tp{in.topicAll, p}]; ok && pr.OK {
 			probeAt = pr.At
 		}
+		// Fetches: when any direct reader received a record of p.
+		var rs []time.Duration
+		for _, l := range rec.readers {
+			if l.group || strings.HasPrefix(l.name, "final") {
+				continue
+			}
+			for _, r := range l.parts[tp{in.topicAll, p}] {
+				rs = append(rs, r.Time)
+			}
+		}
+		sort.Slice(rs, func(i, j int) bool { return rs[i] < rs[j] })
+		a.Reads = len(rs)
+		// firstAfter is how long after heal h the partition first served
+		// (ts: acks or reads), and whether that can be judged: a wait cut
+		// short by the next fault is judged only if it already exceeds the
+		// limit.
+		firstAfter := func(ts []time.Duration, h heal, last bool) (time.Duration, bool) {
+			j := sort.Search(len(ts), func(i int) bool { return ts[i] >= h.at })
+			switch {
+			case j < len(ts) && ts[j] <= h.before:
+				return ts[j] - h.at, true
+			case last && probeAt >= 0:
+				return probeAt - h.at, true // the last heal: the final probe
+			case last:
+				return rec.since() - h.at, true // never served again
+			default:
+				return h.before - h.at, h.before-h.at > in.limit
+			}
+		}
 		for i, h := range heals {
 			if h.at < start {
 				continue
 			}
-			j := sort.Search(len(ts), func(i int) bool { return ts[i] >= h.at })
-			var rcv time.Duration
-			judged := true
-			switch {
-			case j < len(ts) && ts[j] <= h.before:
-				rcv = ts[j] - h.at
-			case i == len(heals)-1 && probeAt >= 0:
-				rcv = probeAt - h.at // the last heal: the final probe
-			case i == len(heals)-1:
-				rcv = rec.since() - h.at // never served again
-			default:
-				rcv = h.before - h.at // cut short by the next fault
-				judged = rcv > in.limit
-			}
-			if judged && rcv > a.WorstRecovery {
-				a.WorstRecovery, a.RecoveryAfter = rcv, h.seq
-			}
-			if judged && rcv > in.limit {
-				a.Violation = true
-				ev.add("unavailable", "%s/%d served nothing for %s after fault #%d healed at +%s (limit %s)",
-					in.topicAll, p, rcv.Round(time.Millisecond), h.seq, fmtDur(h.at), in.limit)
+			last := i == len(heals)-1
+			prod, pj := firstAfter(ts, h, last)
+			fetch, fj := firstAfter(rs, h, last)
+			for _, x := range []struct {
+				what   string
+				d      time.Duration
+				judged bool
+			}{{"produce", prod, pj}, {"fetch", fetch, fj}} {
+				if !x.judged {
+					continue
+				}
+				if x.what == "produce" && x.d > a.WorstProduce {
+					a.WorstProduce, a.ProduceAfter = x.d, h.seq
+				}
+				if x.what == "fetch" && x.d > a.WorstFetch {
+					a.WorstFetch, a.FetchAfter = x.d, h.seq
+				}
+				if x.d > in.limit {
+					a.Violation = true
+					ev.add("unavailable", "%s/%d: no %s succeeded for %s after fault #%d healed at +%s (limit %s)",
+						in.topicAll, p, x.what, x.d.Round(time.Millisecond), h.seq, fmtDur(h.at), in.limit)
+				}
 			}
 		}
 		if len(heals) == 0 {

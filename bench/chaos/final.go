@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -24,7 +25,7 @@ type FinalRead struct {
 
 // finalRead reads every partition of topic from its log start to its high
 // watermark with a fresh client, as reader "final <topic>", within limit.
-func finalRead(ctx context.Context, seeds []string, admin *kgo.Client, rec *Recorder, topic string, limit time.Duration) (*FinalRead, error) {
+func finalRead(ctx context.Context, seeds []string, log io.Writer, admin *kgo.Client, rec *Recorder, topic string, limit time.Duration) (*FinalRead, error) {
 	deadline := time.Now().Add(limit)
 	var parts int32
 	if err := retry(ctx, limit, func(ctx context.Context) error {
@@ -48,7 +49,7 @@ func finalRead(ctx context.Context, seeds []string, admin *kgo.Client, rec *Reco
 		offs[p] = kgo.NewOffset().AtStart()
 		next[p] = fr.LogStart[p]
 	}
-	cl, err := kgo.NewClient(clientOpts(seeds,
+	cl, err := kgo.NewClient(clientOpts(seeds, log, "final-"+topic,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}),
 		kgo.FetchMaxWait(200*time.Millisecond),
 	)...)
@@ -56,7 +57,7 @@ func finalRead(ctx context.Context, seeds []string, admin *kgo.Client, rec *Reco
 		return nil, err
 	}
 	defer cl.Close()
-	log := rec.newReader("final "+topic, false)
+	rl := rec.newReader("final "+topic, false)
 	done := func() bool {
 		for p := range parts {
 			if next[p] < fr.HWM[p] {
@@ -69,9 +70,9 @@ func finalRead(ctx context.Context, seeds []string, admin *kgo.Client, rec *Reco
 		pctx, cancel := context.WithDeadline(ctx, deadline)
 		fs := cl.PollFetches(pctx)
 		cancel()
-		fs.EachError(func(_ string, _ int32, err error) { log.fetchErr(err.Error()) })
+		fs.EachError(func(_ string, _ int32, err error) { rl.fetchErr(err.Error()) })
 		fs.EachRecord(func(r *kgo.Record) {
-			rec.read(log, tpo{tp{r.Topic, r.Partition}, r.Offset}, string(r.Value))
+			rec.read(rl, tpo{tp{r.Topic, r.Partition}, r.Offset}, string(r.Value))
 			fr.Recs[r.Partition] = append(fr.Recs[r.Partition], readRec{Offset: r.Offset, Value: string(r.Value)})
 			if r.Offset+1 > next[r.Partition] {
 				next[r.Partition] = r.Offset + 1
@@ -99,8 +100,8 @@ type probeResult struct {
 // probe produces one acks=all record to every partition of each topic and
 // fetches it back, retrying until deadline (since the run started). The
 // probe records count as acknowledged acks=all records (Recorder.ackProbe).
-func probe(ctx context.Context, seeds []string, rec *Recorder, topics map[string]int32, deadline time.Duration) (map[tp]probeResult, error) {
-	pcl, err := kgo.NewClient(clientOpts(seeds,
+func probe(ctx context.Context, seeds []string, log io.Writer, rec *Recorder, topics map[string]int32, deadline time.Duration) (map[tp]probeResult, error) {
+	pcl, err := kgo.NewClient(clientOpts(seeds, log, "probe",
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	)...)
@@ -131,7 +132,7 @@ func probe(ctx context.Context, seeds []string, rec *Recorder, topics map[string
 					}
 					o := tpo{k, r.Offset}
 					rec.ackProbe(o, value)
-					if last = fetchOne(ctx, seeds, o, value); last == nil {
+					if last = fetchOne(ctx, seeds, log, o, value); last == nil {
 						mu.Lock()
 						out[k] = probeResult{OK: true, At: rec.since()}
 						mu.Unlock()
@@ -149,8 +150,8 @@ func probe(ctx context.Context, seeds []string, rec *Recorder, topics map[string
 }
 
 // fetchOne reads offset o with a fresh client and checks it holds value.
-func fetchOne(ctx context.Context, seeds []string, o tpo, value string) error {
-	cl, err := kgo.NewClient(clientOpts(seeds,
+func fetchOne(ctx context.Context, seeds []string, log io.Writer, o tpo, value string) error {
+	cl, err := kgo.NewClient(clientOpts(seeds, log, fmt.Sprintf("probe-fetch-%s-%d", o.Topic, o.Partition),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.Topic: {o.Partition: kgo.NewOffset().At(o.Offset)}}),
 		kgo.FetchMaxWait(200*time.Millisecond),
 	)...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,11 @@ type LoadConfig struct {
 	GroupSize   int     // consumer group members
 	MaxRecords  int64   // records per producer client, at most
 	CommitEvery time.Duration
+	// TopicConfigs are set on both topics at creation (e.g. a short
+	// segment.ms, so rolls happen during the run).
+	TopicConfigs map[string]string
+	// Log receives every client's franz-go log; nil discards.
+	Log io.Writer
 }
 
 // Load is the running load: producers, direct consumers, a consumer group
@@ -64,14 +70,34 @@ type producer struct {
 	max     int64
 }
 
-func clientOpts(seeds []string, extra ...kgo.Opt) []kgo.Opt {
-	return append([]kgo.Opt{
+// clientOpts are every client's options: seeds, quick metadata refreshes,
+// and franz-go's own log (info level) to log, each line prefixed by name.
+func clientOpts(seeds []string, log io.Writer, name string, extra ...kgo.Opt) []kgo.Opt {
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.MetadataMinAge(100 * time.Millisecond),
 		kgo.MetadataMaxAge(3 * time.Second),
 		kgo.DialTimeout(3 * time.Second),
-		kgo.ClientID("strata-chaos"),
-	}, extra...)
+		kgo.ClientID("strata-chaos-" + name),
+	}
+	if log != nil {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(log, kgo.LogLevelInfo, func() string {
+			return time.Now().UTC().Format("2006-01-02T15:04:05.000Z ") + name + " "
+		})))
+	}
+	return append(opts, extra...)
+}
+
+// lockedWriter serializes writes to w (franz-go logs from many goroutines).
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 // StartLoad creates the topics and starts every client.
@@ -84,7 +110,7 @@ func StartLoad(ctx context.Context, cfg LoadConfig, rec *Recorder) (_ *Load, err
 			l.Close()
 		}
 	}()
-	if l.admin, err = kgo.NewClient(clientOpts(cfg.Seeds)...); err != nil {
+	if l.admin, err = kgo.NewClient(clientOpts(cfg.Seeds, cfg.Log, "admin")...); err != nil {
 		return nil, err
 	}
 	for _, t := range []struct {
@@ -92,7 +118,7 @@ func StartLoad(ctx context.Context, cfg LoadConfig, rec *Recorder) (_ *Load, err
 		parts int32
 	}{{cfg.TopicAll, cfg.Partitions}, {cfg.TopicOne, cfg.PartsOne}} {
 		if err := retry(ctx, 30*time.Second, func(ctx context.Context) error {
-			if err := createTopic(ctx, l.admin, t.name, t.parts); err != nil {
+			if err := createTopic(ctx, l.admin, t.name, t.parts, cfg.TopicConfigs); err != nil {
 				return err
 			}
 			n, err := partitionCount(ctx, l.admin, t.name)
@@ -107,7 +133,7 @@ func StartLoad(ctx context.Context, cfg LoadConfig, rec *Recorder) (_ *Load, err
 	l.partsAll.Store(cfg.Partitions)
 
 	for i := range cfg.Producers {
-		cl, err := kgo.NewClient(clientOpts(cfg.Seeds,
+		cl, err := kgo.NewClient(clientOpts(cfg.Seeds, cfg.Log, "a"+strconv.Itoa(i),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.RequiredAcks(kgo.AllISRAcks()),
 			kgo.ProducerLinger(5*time.Millisecond),
@@ -117,7 +143,7 @@ func StartLoad(ctx context.Context, cfg LoadConfig, rec *Recorder) (_ *Load, err
 		}
 		l.producers = append(l.producers, &producer{name: "a" + strconv.Itoa(i), topic: cfg.TopicAll, acksAll: true, cl: cl, rate: cfg.RateAll, max: cfg.MaxRecords})
 	}
-	cl, err := kgo.NewClient(clientOpts(cfg.Seeds,
+	cl, err := kgo.NewClient(clientOpts(cfg.Seeds, cfg.Log, "b0",
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.LeaderAck()),
 		kgo.DisableIdempotentWrite(),
@@ -130,7 +156,7 @@ func StartLoad(ctx context.Context, cfg LoadConfig, rec *Recorder) (_ *Load, err
 	l.producers = append(l.producers, one)
 
 	for i := range cfg.Readers {
-		cl, err := kgo.NewClient(clientOpts(rotate(cfg.Seeds, i),
+		cl, err := kgo.NewClient(clientOpts(rotate(cfg.Seeds, i), cfg.Log, "reader"+strconv.Itoa(i),
 			kgo.ConsumeTopics(cfg.TopicAll, cfg.TopicOne),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.FetchMaxWait(500*time.Millisecond),
@@ -144,7 +170,7 @@ func StartLoad(ctx context.Context, cfg LoadConfig, rec *Recorder) (_ *Load, err
 		go l.consume(cl, log)
 	}
 	for i := range cfg.GroupSize {
-		cl, err := kgo.NewClient(clientOpts(rotate(cfg.Seeds, i+1),
+		cl, err := kgo.NewClient(clientOpts(rotate(cfg.Seeds, i+1), cfg.Log, "member"+strconv.Itoa(i),
 			kgo.ConsumerGroup(cfg.Group),
 			kgo.ConsumeTopics(cfg.TopicAll),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

@@ -41,8 +41,8 @@ func (p *proc) start(bin string, args, env []string) error {
 			return fmt.Errorf("chaos: %s is already running (pid %d)", p.name, p.cmd.Process.Pid)
 		}
 	}
-	fmt.Fprintf(p.log, "\n===== strata-chaos: %s start %s %s: %s %s\n",
-		time.Now().Format(time.RFC3339Nano), p.name, strings.Join(env, " "), bin, strings.Join(args, " "))
+	fmt.Fprintf(p.log, "\n===== strata-chaos: %s start %s: %s %s\n",
+		time.Now().Format(time.RFC3339Nano), p.name, bin, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = p.log, p.log

@@ -71,17 +71,20 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "| acks=1 lost (allowed) | %d | |\n", r.LostOne)
 	fmt.Fprintf(&b, "| acks=1 duplicated (allowed) | %d | |\n\n", r.DupOne)
 
-	fmt.Fprintf(&b, "| partition | acks | longest gap (faults included) | worst recovery after a heal | verdict |\n|---:|---:|---|---|---|\n")
-	for _, a := range r.Avail {
-		after := "-"
-		if a.RecoveryAfter > 0 {
-			after = fmt.Sprintf("%s (after #%d)", a.WorstRecovery.Round(time.Millisecond), a.RecoveryAfter)
+	fmt.Fprintf(&b, "| partition | acks | reads | longest gap between acks (faults included) | worst produce recovery after a heal | worst fetch recovery after a heal | verdict |\n|---:|---:|---:|---|---|---|---|\n")
+	after := func(d time.Duration, seq int) string {
+		if seq == 0 {
+			return "-"
 		}
+		return fmt.Sprintf("%s (after #%d)", d.Round(time.Millisecond), seq)
+	}
+	for _, a := range r.Avail {
 		v := "ok"
 		if a.Violation {
 			v = "**VIOLATION**"
 		}
-		fmt.Fprintf(&b, "| %d | %d | %s (from +%s) | %s | %s |\n", a.Partition, a.Acks, a.LongestGap.Round(time.Millisecond), fmtDur(a.GapFrom), after, v)
+		fmt.Fprintf(&b, "| %d | %d | %d | %s (from +%s) | %s | %s | %s |\n", a.Partition, a.Acks, a.Reads,
+			a.LongestGap.Round(time.Millisecond), fmtDur(a.GapFrom), after(a.WorstProduce, a.ProduceAfter), after(a.WorstFetch, a.FetchAfter), v)
 	}
 	b.WriteString("\n")
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,12 @@ type Config struct {
 	Readers       int     // direct consumers; default 2
 	GroupSize     int     // group members; default 2
 	MaxRecords    int64   // per producer client; default 1,000,000
+
+	// SegmentMs and SegmentBytes set the topics' segment.ms and
+	// segment.bytes, so the roller (and so cold reads of rolled segments)
+	// runs during short runs; 0 leaves Strata's defaults (10 min, 64 MiB).
+	SegmentMs    time.Duration
+	SegmentBytes int
 
 	Kinds []Kind // fault kinds to draw from; empty: all
 
@@ -203,7 +210,13 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return rep, harness(err)
 	}
 	defer c.Close()
-	rep.Logs = c.Logs()
+	clogf, err := os.Create(filepath.Join(dir, "clients.log"))
+	if err != nil {
+		return rep, harness(err)
+	}
+	defer clogf.Close()
+	clog := &lockedWriter{w: clogf}
+	rep.Logs = append(c.Logs(), clogf.Name())
 	for _, n := range c.Nodes {
 		logf("node %d: kafka %s, http %s, etcd via %s, MinIO via %s, log %s", n.ID, n.KafkaAddr, n.HTTPAddr, c.EtcdPx[n.ID].Addr(), c.S3Px[n.ID].Addr(), n.LogPath())
 	}
@@ -215,6 +228,16 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		Producers: cfg.Producers, RateAll: cfg.RateAll, RateOne: cfg.RateOne, InFlight: 32,
 		Readers: cfg.Readers, GroupSize: cfg.GroupSize, MaxRecords: cfg.MaxRecords,
 		CommitEvery: time.Second,
+		Log:         clog,
+	}
+	if cfg.SegmentMs > 0 {
+		lcfg.TopicConfigs = map[string]string{"segment.ms": strconv.FormatInt(cfg.SegmentMs.Milliseconds(), 10)}
+	}
+	if cfg.SegmentBytes > 0 {
+		if lcfg.TopicConfigs == nil {
+			lcfg.TopicConfigs = map[string]string{}
+		}
+		lcfg.TopicConfigs["segment.bytes"] = strconv.Itoa(cfg.SegmentBytes)
 	}
 	load, err := StartLoad(ctx, lcfg, rec)
 	if err != nil {
@@ -271,7 +294,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 	}
 	logf("probing every partition (a produce and a fetch each)")
-	probes, err := probe(ctx, c.Seeds(), rec, map[string]int32{lcfg.TopicAll: load.PartitionsAll(), lcfg.TopicOne: cfg.PartsOne},
+	probes, err := probe(ctx, c.Seeds(), clog, rec, map[string]int32{lcfg.TopicAll: load.PartitionsAll(), lcfg.TopicOne: cfg.PartsOne},
 		max(lastHeal+rep.Limit+5*time.Second, rec.since()+20*time.Second))
 	if err != nil {
 		return rep, harness(fmt.Errorf("probe: %w", err))
@@ -280,11 +303,11 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	load.StopReading(15 * time.Second)
 
 	logf("final read of both topics")
-	all, err := finalRead(ctx, c.Seeds(), load.admin, rec, lcfg.TopicAll, 60*time.Second)
+	all, err := finalRead(ctx, c.Seeds(), clog, load.admin, rec, lcfg.TopicAll, 60*time.Second)
 	if err != nil {
 		return rep, harness(err)
 	}
-	one, err := finalRead(ctx, c.Seeds(), load.admin, rec, lcfg.TopicOne, 60*time.Second)
+	one, err := finalRead(ctx, c.Seeds(), clog, load.admin, rec, lcfg.TopicOne, 60*time.Second)
 	if err != nil {
 		return rep, harness(err)
 	}

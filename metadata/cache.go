@@ -62,6 +62,8 @@ type cache struct {
 	topics  map[string]cachedTopic
 	byID    map[TopicID]string
 	nodes   map[int32]cachedNode
+	// nodesVersion counts changes of the live node set (and reloads).
+	nodesVersion int64
 	leaders map[pkey]cachedLeader
 	index   map[pkey][]cachedEntry // sorted by BaseOffset
 	// pending holds this Store's own writes newer than rev: a reload from a
@@ -79,6 +81,7 @@ func (c *cache) resetLocked() {
 	c.topics = make(map[string]cachedTopic)
 	c.byID = make(map[TopicID]string)
 	c.nodes = make(map[int32]cachedNode)
+	c.nodesVersion++
 	c.leaders = make(map[pkey]cachedLeader)
 	c.index = make(map[pkey][]cachedEntry)
 }
@@ -161,6 +164,9 @@ func (c *cache) applyLocked(ev event) {
 			return
 		}
 		if ev.del {
+			if ok {
+				c.nodesVersion++
+			}
 			delete(c.nodes, pk.node)
 			return
 		}
@@ -168,6 +174,9 @@ func (c *cache) applyLocked(ev event) {
 		if err != nil || n.ID != pk.node {
 			c.logger.Warn("metadata: skipping bad node key", "key", ev.key, "err", err)
 			return
+		}
+		if !ok || old.n != n || old.modRev != ev.modRev {
+			c.nodesVersion++
 		}
 		c.nodes[pk.node] = cachedNode{n: n, modRev: ev.modRev}
 

@@ -104,3 +104,14 @@ func (s *Store) putNode(ctx context.Context, n Node, lease clientv3.LeaseID) (*m
 
 // Nodes returns the live nodes, from the cache, sorted by ID.
 func (s *Store) Nodes() []Node { return s.cache.allNodes() }
+
+// NodesVersion changes whenever the live node set this Store knows changes
+// (a node registers, leaves, or re-registers under a new lease) or the cache
+// is reloaded. Everything placed by rendezvous over the live nodes
+// (partitions, group coordinators) may have moved away and back since a
+// caller's earlier reading when it differs.
+func (s *Store) NodesVersion() int64 {
+	s.cache.mu.RLock()
+	defer s.cache.mu.RUnlock()
+	return s.cache.nodesVersion
+}

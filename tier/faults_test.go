@@ -9,6 +9,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/strata-io/strata/metadata"
 )
 
 // A new leader whose metadata watch lags the old leader's commits must not
@@ -111,5 +113,59 @@ func TestLeaderWithoutItsLeaseStopsServing(t *testing.T) {
 	waitFor(t, m.HoldsLease)
 	if res, err := pa.Read(ctx, 0, 1<<20, true); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("old leader under a new lease: read gave %d bytes, high watermark %d, err %v; want ErrNotLeader", len(res.Batches), res.HighWatermark, err)
+	}
+}
+
+// A partition moving off a live node (a node joins) keeps what that node
+// accepted with acks=1 but had not flushed yet: the old leader flushes and
+// lets go, and the new one waits for that before it takes over.
+func TestMoveToAJoiningNodeKeepsAcksOneRecords(t *testing.T) {
+	const parts = 8
+	e := newEnv(t, parts)
+	ctx := context.Background()
+	node := func(id int32, flush time.Duration) *Tier {
+		m := e.meta()
+		if err := m.RegisterNode(ctx, metadata.Node{ID: id, Host: "127.0.0.1", Port: 9000 + id}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { _, ok := m.Topic(e.topic); return ok })
+		tr, err := New(Config{DataDir: t.TempDir(), NodeID: id, FlushInterval: flush, MaintenanceInterval: time.Hour}, e.bucket, m, testLogger(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			tr.Close(cctx)
+		})
+		return tr
+	}
+	// Node 1 alone leads every partition and flushes only when asked.
+	n1 := node(1, time.Hour)
+	for p := int32(0); p < parts; p++ {
+		b, h := batch(t, 1, fmt.Sprintf("p%d-", p), 1)
+		if _, _, err := e.partition(n1, p).Append(ctx, b, h); err != nil { // acks=1: not waiting
+			t.Fatal(err)
+		}
+	}
+	n2 := node(2, 5*time.Millisecond)
+	waitFor(t, func() bool { return len(n1.meta.Nodes()) == 2 && len(n2.meta.Nodes()) == 2 })
+	moved := 0
+	for p := int32(0); p < parts; p++ {
+		tp := metadata.TP{Topic: e.topic, Partition: p}
+		if a, _ := n2.meta.AssignedNode(tp); a.ID != 2 {
+			continue
+		}
+		moved++
+		pb := e.partition(n2, p)
+		if hw := pb.HighWatermark(); hw != 1 {
+			t.Fatalf("partition %d on the joining node: high watermark %d, want 1 (the acks=1 record node 1 accepted)", p, hw)
+		}
+		if got := readAll(t, pb, 0); fmt.Sprint(got) != fmt.Sprintf("[0:p%d--0]", p) {
+			t.Fatalf("partition %d on the joining node: %v", p, got)
+		}
+	}
+	if moved == 0 {
+		t.Fatal("no partition moved to the joining node")
 	}
 }

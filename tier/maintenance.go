@@ -20,13 +20,25 @@ func (t *Tier) runMaintenance() {
 	}()
 	tick := time.NewTicker(t.cfg.MaintenanceInterval)
 	defer tick.Stop()
+	// Partitions assigned elsewhere (a node joined) are handed off soon
+	// after the node set changes, whether or not a client asks here.
+	moves := time.NewTicker(100 * time.Millisecond)
+	defer moves.Stop()
+	nodesSeen := t.meta.NodesVersion()
 	lastSweep := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-moves.C:
+			if v := t.meta.NodesVersion(); v != nodesSeen {
+				nodesSeen = v
+				t.handOffMoved()
+			}
+			continue
 		case <-tick.C:
 		}
+		t.handOffMoved()
 		t.maintainPartitions(ctx)
 		if time.Since(lastSweep) >= t.cfg.SweepInterval {
 			lastSweep = time.Now()

@@ -36,6 +36,10 @@ type Config struct {
 	// before it is deleted; default 10m.
 	SweepInterval time.Duration
 	SweepGrace    time.Duration
+	// ProducerIDExpiration is how long an idempotent producer may be idle
+	// before a partition forgets it (Kafka's producer.id.expiration.ms);
+	// default 24h.
+	ProducerIDExpiration time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -69,6 +73,9 @@ func (c *Config) setDefaults() {
 	if c.SweepGrace <= 0 {
 		c.SweepGrace = 10 * time.Minute
 	}
+	if c.ProducerIDExpiration <= 0 {
+		c.ProducerIDExpiration = 24 * time.Hour
+	}
 }
 
 // Tier owns this node's partitions: their local segments, the flusher that
@@ -83,7 +90,10 @@ type Tier struct {
 	mu      sync.Mutex
 	parts   map[metadata.TP]*Partition
 	opening map[metadata.TP]*openCall
-	closed  bool
+	// handoffs holds the partitions being handed off (handoff.go).
+	handoffs  map[*Partition]bool
+	handoffWG sync.WaitGroup
+	closed    bool
 
 	buf   buffer // unflushed bytes, for backpressure and early flushes
 	cache *chunkCache
@@ -119,17 +129,18 @@ func New(cfg Config, bucket objstore.Bucket, meta *metadata.Store, logger *slog.
 		return nil, fmt.Errorf("tier: %w", err)
 	}
 	t := &Tier{
-		cfg:     cfg,
-		bucket:  bucket,
-		meta:    meta,
-		logger:  logger,
-		metrics: newMetrics(reg),
-		parts:   make(map[metadata.TP]*Partition),
-		opening: make(map[metadata.TP]*openCall),
-		kick:    make(chan struct{}, 1),
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
-		final:   make(chan context.Context, 1),
+		cfg:      cfg,
+		bucket:   bucket,
+		meta:     meta,
+		logger:   logger,
+		metrics:  newMetrics(reg),
+		parts:    make(map[metadata.TP]*Partition),
+		opening:  make(map[metadata.TP]*openCall),
+		handoffs: make(map[*Partition]bool),
+		kick:     make(chan struct{}, 1),
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
+		final:    make(chan context.Context, 1),
 	}
 	t.buf.init(cfg.MaxBufferedBytes)
 	cache, err := newChunkCache(filepath.Join(cfg.DataDir, "cache"), cfg.CacheBytes, bucket, t.metrics)
@@ -161,6 +172,7 @@ func (t *Tier) Close(ctx context.Context) error {
 	close(t.closing)
 	<-t.done
 	t.wg.Wait()
+	t.handoffWG.Wait()
 	t.cache.close()
 
 	t.mu.Lock()
@@ -181,14 +193,13 @@ func (t *Tier) Close(ctx context.Context) error {
 // after it was fenced.
 func (t *Tier) Partition(ctx context.Context, tp metadata.TP) (*Partition, error) {
 	if !t.assignedHere(tp) {
-		// Another live node should lead it. If we still hold it, let go, so
-		// our pending appends fail now rather than when the new leader fences
-		// us.
+		// Another live node should lead it. If we still hold it, hand it
+		// over: flush what we accepted, then let go.
 		t.mu.Lock()
 		p := t.parts[tp]
 		t.mu.Unlock()
-		if p != nil {
-			p.close(ErrNotLeader, false)
+		if p != nil && !p.isClosed() {
+			t.startHandOff(p)
 		}
 		return nil, ErrNotLeader
 	}
@@ -280,6 +291,7 @@ func (t *Tier) open(ctx context.Context, tp metadata.TP) (*Partition, error) {
 	if !ok || tp.Partition < 0 || tp.Partition >= topic.Partitions {
 		return nil, ErrUnknownPartition
 	}
+	t.awaitHandoff(ctx, tp)
 	lead, err := t.meta.AcquireLeadership(ctx, tp, t.cfg.NodeID)
 	if err != nil {
 		if errors.Is(err, metadata.ErrUnknownTopic) {

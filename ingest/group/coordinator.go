@@ -61,6 +61,12 @@ type Config struct {
 	// owns get NOT_COORDINATOR, so a group never has two coordinators. Nil:
 	// this node coordinates every group.
 	Owner func(group string) (nodeID int32, host string, port int32, ok bool)
+	// OwnershipVersion changes whenever Owner's answers may have changed
+	// (the live node set changed). Committed offsets cached while it had
+	// another value are read again from the store: the group may have
+	// been coordinated, and committed to, elsewhere meanwhile. Nil: never
+	// changes.
+	OwnershipVersion func() int64
 }
 
 // Defaults applied by New.
@@ -84,6 +90,14 @@ func (c *Coordinator) owner(name string) (nodeID int32, host string, port int32)
 		}
 	}
 	return c.cfg.NodeID, c.cfg.Host, c.cfg.Port
+}
+
+// ownershipVersion is cfg.OwnershipVersion's value, or 0.
+func (c *Coordinator) ownershipVersion() int64 {
+	if c.cfg.OwnershipVersion == nil {
+		return 0
+	}
+	return c.cfg.OwnershipVersion()
 }
 
 // owns reports whether this node coordinates group name.

@@ -89,6 +89,9 @@ type group struct {
 
 	// Offsets, written with offMu and mu held, read with mu held.
 	offsetsLoaded bool
+	// offsetsVersion is the coordinator's ownership version when offsets
+	// were loaded.
+	offsetsVersion int64
 	offsets       map[metadata.TP]metadata.CommittedOffset
 	offBusy       bool // an offset operation holds offMu: do not forget the group
 }

@@ -34,7 +34,11 @@ func (c *Coordinator) lockOffsets(ctx context.Context, name string) (*group, int
 			return nil, code
 		}
 		g.offBusy = true
-		loaded := g.offsetsLoaded
+		// Offsets cached before the node set changed may be stale: the
+		// group may have been coordinated elsewhere, and committed to,
+		// since (and moved back here).
+		ver := c.ownershipVersion()
+		loaded := g.offsetsLoaded && g.offsetsVersion == ver
 		g.mu.Unlock()
 		if !loaded {
 			offs, err := c.store.FetchOffsets(ctx, name)
@@ -44,7 +48,7 @@ func (c *Coordinator) lockOffsets(ctx context.Context, name string) (*group, int
 				return nil, kerr.CoordinatorNotAvailable.Code
 			}
 			g.mu.Lock()
-			g.offsets, g.offsetsLoaded = offs, true
+			g.offsets, g.offsetsLoaded, g.offsetsVersion = offs, true, ver
 			g.mu.Unlock()
 		}
 		return g, 0

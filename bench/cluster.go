@@ -164,6 +164,10 @@ type EtcdKeys struct {
 	Index int64 `json:"index"`
 	// IndexValueBytes is the size of the index keys' values.
 	IndexValueBytes int64 `json:"index_value_bytes"`
+	// DBSize and DBSizeInUse are etcd's database file size and its live
+	// part (etcd's Status), when the keys were counted.
+	DBSize      int64 `json:"db_size"`
+	DBSizeInUse int64 `json:"db_size_in_use"`
 }
 
 // CountKeys reads every key under the cluster prefix, a page at a time.
@@ -181,6 +185,12 @@ func (c *Cluster) CountKeys(ctx context.Context) (EtcdKeys, error) {
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	for _, ep := range c.etcd.Endpoints() {
+		if st, err := cli.Status(ctx, ep); err == nil {
+			k.DBSize, k.DBSizeInUse = st.DbSize, st.DbSizeInUse
+			break
+		}
+	}
 	prefix := "/" + clusterName + "/"
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	key := prefix

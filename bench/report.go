@@ -43,6 +43,8 @@ func (r *Result) Markdown() string {
 	row("etcd index keys after produce / at end", fmt.Sprintf("%d / %d", r.Cost.KeysAfterProduce.Index, r.Cost.KeysAtEnd.Index))
 	row("etcd index keys per GB retained (end)", fmt.Sprintf("%.1f (%d keys in all, index values %.1f KB)",
 		r.Cost.IndexKeysPerGB, r.Cost.KeysAtEnd.Total, float64(r.Cost.KeysAtEnd.IndexValueBytes)/1e3))
+	row("etcd bytes written by the producing node / per GB ingested", fmt.Sprintf("%.1f MB / %.1f MB", r.Cost.EtcdWrittenBytes/1e6, r.Cost.EtcdBytesPerGB/1e6))
+	row("etcd database size / in use (end)", fmt.Sprintf("%.1f MB / %.1f MB", float64(r.Cost.KeysAtEnd.DBSize)/1e6, float64(r.Cost.KeysAtEnd.DBSizeInUse)/1e6))
 	verified := "yes: every pass saw every acked record exactly once (count, id bitmap, CRC-32C sum, partition/offset, high watermarks)"
 	if !r.Verified {
 		verified = "**NO**"

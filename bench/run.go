@@ -175,6 +175,11 @@ type CostResult struct {
 	KeysAtEnd        EtcdKeys `json:"keys_at_end"`
 	// IndexKeysPerGB is KeysAtEnd.Index per GB retained (all of it is).
 	IndexKeysPerGB float64 `json:"index_keys_per_gb"`
+	// EtcdWrittenBytes is strata_etcd_written_bytes_total of the producing
+	// node after the produce (keys and values it put: index entries,
+	// partition state, producer state), EtcdBytesPerGB per GB ingested.
+	EtcdWrittenBytes float64 `json:"etcd_written_bytes"`
+	EtcdBytesPerGB   float64 `json:"etcd_bytes_per_gb"`
 }
 
 // Result is one full bench run.
@@ -276,6 +281,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Cost.Flushes = m.Sum("strata_flush_total", "result", "ok")
 	res.Cost.FlushPutBytes = m.Sum("strata_flush_put_bytes_total")
 	res.Cost.FlushPutsPerGB = perGB(res.Cost.Flushes, gb)
+	res.Cost.EtcdWrittenBytes = m.Sum("strata_etcd_written_bytes_total")
+	res.Cost.EtcdBytesPerGB = perGB(res.Cost.EtcdWrittenBytes, gb)
 	if res.Cost.KeysAfterProduce, err = cluster.CountKeys(ctx); err != nil {
 		return res, err
 	}

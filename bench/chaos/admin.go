@@ -185,17 +185,27 @@ func deleteRecords(ctx context.Context, cl *kgo.Client, topic string, p int32, o
 	return -1, errors.New("delete records: partition missing from the answer")
 }
 
-// committedOffsets fetches group's committed offsets: topic → partition →
-// offset (only partitions with a commit).
-func committedOffsets(ctx context.Context, cl *kgo.Client, group string) (map[string]map[int32]int64, error) {
+// committedOffsets fetches group's committed offsets from its coordinator:
+// topic → partition → offset (only partitions with a commit), and the node
+// that answered.
+func committedOffsets(ctx context.Context, cl *kgo.Client, group string) (map[string]map[int32]int64, int32, error) {
 	req := kmsg.NewPtrOffsetFetchRequest()
 	rg := kmsg.NewOffsetFetchRequestGroup()
 	rg.Group = group
 	req.Groups = append(req.Groups, rg)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, err
+	shards := cl.RequestSharded(ctx, req)
+	if len(shards) != 1 {
+		return nil, -1, fmt.Errorf("offset fetch: %d answers", len(shards))
 	}
+	node := shards[0].Meta.NodeID
+	if shards[0].Err != nil {
+		return nil, node, shards[0].Err
+	}
+	offs, err := parseOffsetFetch(shards[0].Resp.(*kmsg.OffsetFetchResponse))
+	return offs, node, err
+}
+
+func parseOffsetFetch(resp *kmsg.OffsetFetchResponse) (map[string]map[int32]int64, error) {
 	out := map[string]map[int32]int64{}
 	add := func(topic string, p int32, off int64, code int16) {
 		if code != 0 || off < 0 {

@@ -396,7 +396,8 @@ func check(in checkInput, rep *Report) {
 	rep.CommitsSeen, rep.CommitPolls, rep.CommitErrors = rec.commitSeen, rec.commitPolls, rec.commitErrors
 	rep.Regressions = len(rec.regressions)
 	for _, g := range rec.regressions {
-		ev.add("committed offset regression", "%s/%d: %d → %d at +%s, %s", g.At.Topic, g.At.Partition, g.From, g.To, fmtDur(g.Time), activeAt(in.events, g.Time))
+		ev.add("committed offset regression", "%s/%d: %d (node %d at +%s) → %d (node %d at +%s), %s", g.At.Topic, g.At.Partition,
+			g.From, g.FromNode, fmtDur(g.FromTime), g.To, g.ToNode, fmtDur(g.Time), activeAt(in.events, g.Time))
 	}
 
 	// Availability of each acks=all partition.

@@ -112,8 +112,8 @@ func TestCheckFindsViolations(t *testing.T) {
 			s.rec.read(l, tpo{tp{"all", 0}, 2}, "a0-0-2")
 		}, func(r *Report) int { return r.Skips }, "skip"},
 		{"regression", func(s *scenario) {
-			s.rec.committed(map[string]map[int32]int64{"all": {0: 5}}, nil)
-			s.rec.committed(map[string]map[int32]int64{"all": {0: 3}}, nil)
+			s.rec.committed(map[string]map[int32]int64{"all": {0: 5}}, 1, nil)
+			s.rec.committed(map[string]map[int32]int64{"all": {0: 3}}, 2, nil)
 		}, func(r *Report) int { return r.Regressions }, "committed offset regression"},
 		{"deleted served", func(s *scenario) {
 			i := s.rec.deleteSent(0, 4)

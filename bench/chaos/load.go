@@ -331,12 +331,12 @@ func (l *Load) pollCommits() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(l.readCtx, 3*time.Second)
-		offs, err := committedOffsets(ctx, l.admin, l.cfg.Group)
+		offs, node, err := committedOffsets(ctx, l.admin, l.cfg.Group)
 		cancel()
 		if l.readCtx.Err() != nil {
 			return
 		}
-		l.rec.committed(offs, err)
+		l.rec.committed(offs, node, err)
 	}
 }
 
@@ -417,9 +417,9 @@ func (l *Load) partStart(part int32) (time.Duration, bool) {
 func (l *Load) StopReading(limit time.Duration) {
 	// One last look at the committed offsets before the members leave.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	offs, err := committedOffsets(ctx, l.admin, l.cfg.Group)
+	offs, node, err := committedOffsets(ctx, l.admin, l.cfg.Group)
 	cancel()
-	l.rec.committed(offs, err)
+	l.rec.committed(offs, node, err)
 	l.stopRead()
 	done := make(chan struct{})
 	go func() {

@@ -78,11 +78,21 @@ type deleteReq struct {
 	Low       int64         // the low watermark it answered
 }
 
-// commitRegression is a committed group offset that moved backwards.
+// commitSeen is the last committed offset seen for a partition: which node
+// answered it, and when.
+type commitSeen struct {
+	off  int64
+	node int32
+	at   time.Duration
+}
+
+// commitRegression is a committed group offset that moved backwards: From
+// (answered by FromNode at FromTime) then To (by ToNode at Time).
 type commitRegression struct {
-	At       tp
-	From, To int64
-	Time     time.Duration
+	At               tp
+	From, To         int64
+	FromNode, ToNode int32
+	FromTime, Time   time.Duration
 }
 
 // Recorder keeps everything the load saw, for the final checks. All its
@@ -112,7 +122,7 @@ type Recorder struct {
 
 	deletes []deleteReq
 
-	commits      map[tp]int64
+	commits      map[tp]commitSeen
 	commitSeen   int64 // commits observed (an offset that moved forward)
 	regressions  []commitRegression
 	commitPolls  int64
@@ -131,7 +141,7 @@ func NewRecorder(t0 time.Time) *Recorder {
 		acks1:     map[string]Ack{},
 		probes:    map[string]Ack{},
 		failErrs1: map[string]int{},
-		commits:   map[tp]int64{},
+		commits:   map[tp]commitSeen{},
 	}
 }
 
@@ -243,7 +253,7 @@ func (r *Recorder) maxDelete(p int32, t time.Duration, okOnly bool) int64 {
 }
 
 // committed records one poll of the group's committed offsets.
-func (r *Recorder) committed(offs map[string]map[int32]int64, err error) {
+func (r *Recorder) committed(offs map[string]map[int32]int64, node int32, err error) {
 	now := r.since()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -257,12 +267,12 @@ func (r *Recorder) committed(offs map[string]map[int32]int64, err error) {
 			k := tp{topic, p}
 			prev, ok := r.commits[k]
 			switch {
-			case !ok || off > prev:
-				r.commits[k] = off
+			case !ok || off > prev.off:
+				r.commits[k] = commitSeen{off, node, now}
 				r.commitSeen++
-			case off < prev:
-				r.regressions = append(r.regressions, commitRegression{At: k, From: prev, To: off, Time: now})
-				r.commits[k] = off // judge later commits against this one too
+			case off < prev.off:
+				r.regressions = append(r.regressions, commitRegression{At: k, From: prev.off, To: off, Time: now, FromNode: prev.node, ToNode: node, FromTime: prev.at})
+				r.commits[k] = commitSeen{off, node, now} // judge later commits against this one too
 			}
 		}
 	}

@@ -118,8 +118,10 @@ type PartitionState struct {
 	LogStartOffset int64
 	// LeaderEpoch is the epoch of the leader that last committed.
 	LeaderEpoch int32
-	// Producers is the idempotent-producer state committed with the last
-	// flush (opaque to metadata: tier encodes it, as JSON); nil if none.
+	// Producers is the idempotent-producer state an older Strata kept in
+	// the state key (a JSON object: producer id → state); nil if none.
+	// Today's state is in per-producer keys (PartitionProducers); a leader
+	// moves this one there (MigrateProducers).
 	Producers []byte
 }
 
@@ -142,7 +144,10 @@ type PartitionCommit struct {
 	Entry      IndexEntry
 	// DurableOffset is the new high watermark, Entry.LastOffset+1.
 	DurableOffset int64
-	// Producers is the partition's idempotent-producer state as of this
-	// commit (a JSON value, opaque to metadata); it replaces the previous one.
+	// Producers is the state of the idempotent producers that changed, as
+	// of this commit: a JSON object from producer id (decimal string) to
+	// that producer's state (any JSON value, opaque to metadata), at most
+	// MaxCommitProducers of them. Each goes to its own key; the others keep
+	// theirs.
 	Producers []byte
 }

@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -143,26 +142,39 @@ func (s *Store) PartitionState(ctx context.Context, tp TP) (PartitionState, erro
 // partitions atomically per partition, each guarded by its Leadership. It
 // returns the partitions whose leadership was fenced (their commit did not
 // happen); all others committed. err is non-nil only when the outcome is
-// unknown or etcd failed; retrying the same commits is then safe.
+// unknown or etcd failed; retrying the same commits is then safe, unless
+// IsPermanent(err): then retrying them all together never succeeds (commit
+// them one by one to find the culprit).
 //
-// One etcd transaction per chunk of Config.MaxTxnOps/3 partitions; see
-// KEYS.md for the transaction and why the durable offset never moves back.
-// Each commit must start at the partition's durable offset (offsets are
-// dense); one that does not is reported fenced. A commit an earlier attempt
-// already applied counts as committed, even when the leadership has moved on
-// since. Malformed commits fail the whole call with ErrInvalidCommit before
-// anything is written. Several commits of one partition are applied in
-// order. Producers (opaque JSON, at most MaxProducersBytes) is stored in the
-// state key with the durable offset, so it changes exactly with it.
+// One etcd transaction per chunk of at most Config.MaxTxnOps operations
+// (three per partition plus one per producer); see KEYS.md for the
+// transaction and why the durable offset never moves back. Each commit must
+// start at the partition's durable offset (offsets are dense); one that does
+// not is reported fenced. A commit an earlier attempt already applied counts
+// as committed, even when the leadership has moved on since. Malformed
+// commits fail the whole call with ErrInvalidCommit before anything is
+// written. Several commits of one partition are applied in order. Producers
+// (a JSON object: producer id → state, at most MaxCommitProducers of them)
+// are put into their per-producer keys in the same transaction as the
+// partition's entry and durable offset, so they change exactly with it.
 func (s *Store) CommitFlush(ctx context.Context, commits []PartitionCommit) (fenced []TP, err error) {
+	ops := make([]commitOp, len(commits))
 	for i := range commits {
-		if err := validateCommit(&commits[i]); err != nil {
+		c := &commits[i]
+		if err := s.validateCommit(c); err != nil {
+			return nil, err
+		}
+		prods, err := parseProducerStates(c.Producers)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s/%d: %v", ErrInvalidCommit, c.Leadership.TP.Topic, c.Leadership.TP.Partition, err)
+		}
+		ops[i] = commitOp{c: c, producers: prods}
+		if err := s.validateProducers(&ops[i]); err != nil {
 			return nil, err
 		}
 	}
-	per := s.cfg.MaxTxnOps / 3
-	chunk := make([]*PartitionCommit, 0, min(per, len(commits)))
-	chunkBytes := 0
+	chunk := make([]*commitOp, 0, min(s.cfg.MaxTxnOps/producerOpsPerPartition, len(ops)))
+	chunkOps, chunkBytes := 0, 0
 	inChunk := make(map[pkey]bool, cap(chunk))
 	isFenced := make(map[TP]bool)
 	run := func() error {
@@ -173,24 +185,26 @@ func (s *Store) CommitFlush(ctx context.Context, commits []PartitionCommit) (fen
 				fenced = append(fenced, tp)
 			}
 		}
-		chunk, chunkBytes = chunk[:0], 0
+		chunk, chunkOps, chunkBytes = chunk[:0], 0, 0
 		clear(inChunk)
 		return err
 	}
-	for i := range commits {
-		c := &commits[i]
+	for i := range ops {
+		op := &ops[i]
+		c := op.c
 		k := pkey{c.Leadership.TopicID, c.Leadership.TP.Partition}
-		size := commitBytes(c)
+		size, n := s.commitBytes(op), producerOpsPerPartition+len(op.producers)
 		// A partition appears at most once per transaction (etcd refuses
 		// two puts of one key); a second commit of it starts a new chunk,
 		// which keeps the partition's commits in order. The byte budget
 		// keeps a chunk under etcd's request size limit.
-		if len(chunk) == per || inChunk[k] || (len(chunk) > 0 && chunkBytes+size > maxTxnBytes) {
+		if len(chunk) > 0 && (chunkOps+n > s.cfg.MaxTxnOps || inChunk[k] || chunkBytes+size > maxTxnBytes) {
 			if err := run(); err != nil {
 				return fenced, err
 			}
 		}
-		chunk = append(chunk, c)
+		chunk = append(chunk, op)
+		chunkOps += n
 		chunkBytes += size
 		inChunk[k] = true
 	}
@@ -202,23 +216,31 @@ func (s *Store) CommitFlush(ctx context.Context, commits []PartitionCommit) (fen
 	return fenced, nil
 }
 
-const (
-	// maxTxnBytes bounds the estimated size of one CommitFlush transaction:
-	// etcd refuses requests over --max-request-bytes (1.5 MiB by default).
-	maxTxnBytes = 1 << 20
-	// MaxProducersBytes is the largest PartitionCommit.Producers value
-	// CommitFlush accepts: one partition's commit must fit in one etcd
-	// request on its own.
-	MaxProducersBytes = 512 << 10
-)
+// commitOp is one validated commit with its producer states decoded.
+type commitOp struct {
+	c         *PartitionCommit
+	producers []producerKV
+}
+
+// maxTxnBytes bounds the estimated size of one CommitFlush transaction:
+// etcd refuses requests over --max-request-bytes (1.5 MiB by default).
+const maxTxnBytes = 1 << 20
 
 // commitBytes estimates what one partition's commit adds to a transaction:
 // its keys appear in the compares, the puts and the Else reads.
-func commitBytes(c *PartitionCommit) int {
-	return 1024 + len(c.Entry.Object) + len(c.Leadership.TP.Topic) + len(c.Producers)
+func (s *Store) commitBytes(op *commitOp) int {
+	c := op.c
+	n := 1024 + len(c.Entry.Object) + len(c.Leadership.TP.Topic)
+	if len(op.producers) > 0 {
+		pk := len(s.keys.producers(c.Leadership.TopicID, c.Leadership.TP.Partition)) + 20
+		for _, p := range op.producers {
+			n += pk + len(p.value)
+		}
+	}
+	return n
 }
 
-func validateCommit(c *PartitionCommit) error {
+func (s *Store) validateCommit(c *PartitionCommit) error {
 	l, e := &c.Leadership, &c.Entry
 	switch {
 	case l.Revision <= 0:
@@ -231,10 +253,19 @@ func validateCommit(c *PartitionCommit) error {
 		return fmt.Errorf("%w: %s/%d: durable offset %d after last offset %d", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, c.DurableOffset, e.LastOffset)
 	case e.Object == "" || e.Position < 0 || e.Size <= 0:
 		return fmt.Errorf("%w: %s/%d: object %q at %d+%d", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, e.Object, e.Position, e.Size)
-	case len(c.Producers) > MaxProducersBytes:
-		return fmt.Errorf("%w: %s/%d: producer state of %d bytes (max %d)", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, len(c.Producers), MaxProducersBytes)
-	case len(c.Producers) > 0 && !json.Valid(c.Producers):
-		return fmt.Errorf("%w: %s/%d: producer state is not JSON", ErrInvalidCommit, l.TP.Topic, l.TP.Partition)
+	}
+	return nil
+}
+
+func (s *Store) validateProducers(op *commitOp) error {
+	l := &op.c.Leadership
+	if n, most := len(op.producers), s.MaxCommitProducers(); n > most {
+		return fmt.Errorf("%w: %s/%d: %d producer states (max %d)", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, n, most)
+	}
+	for _, p := range op.producers {
+		if len(p.value) > MaxProducerStateBytes {
+			return fmt.Errorf("%w: %s/%d: producer %d state of %d bytes (max %d)", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, p.id, len(p.value), MaxProducerStateBytes)
+		}
 	}
 	return nil
 }
@@ -257,8 +288,8 @@ func (s *Store) durableCmp(c *PartitionCommit) clientv3.Cmp {
 
 // commitChunk commits one chunk, retrying without the partitions that
 // cannot commit until the rest has.
-func (s *Store) commitChunk(ctx context.Context, chunk []*PartitionCommit) (fenced []TP, err error) {
-	todo := append([]*PartitionCommit(nil), chunk...)
+func (s *Store) commitChunk(ctx context.Context, chunk []*commitOp) (fenced []TP, err error) {
+	todo := append([]*commitOp(nil), chunk...)
 	for len(todo) > 0 {
 		n := len(todo)
 		cmps := make([]clientv3.Cmp, 0, 2*n)
@@ -266,7 +297,8 @@ func (s *Store) commitChunk(ctx context.Context, chunk []*PartitionCommit) (fenc
 		els := make([]clientv3.Op, 0, 2*n)
 		entryKeys := make([]string, n)
 		entryVals := make([]string, n)
-		for i, c := range todo {
+		for i, op := range todo {
+			c := op.c
 			id, p := c.Leadership.TopicID, c.Leadership.TP.Partition
 			lk := s.keys.leader(id, p)
 			entryKeys[i], entryVals[i] = s.keys.index(id, p, c.Entry.BaseOffset), mustJSON(c.Entry)
@@ -275,8 +307,11 @@ func (s *Store) commitChunk(ctx context.Context, chunk []*PartitionCommit) (fenc
 				s.durableCmp(c))
 			then = append(then,
 				clientv3.OpPut(entryKeys[i], entryVals[i]),
-				clientv3.OpPut(s.keys.state(id, p), mustJSON(stateRec{Durable: c.DurableOffset, LeaderEpoch: c.Leadership.Epoch, Producers: c.Producers})),
+				clientv3.OpPut(s.keys.state(id, p), mustJSON(stateRec{Durable: c.DurableOffset, LeaderEpoch: c.Leadership.Epoch})),
 				clientv3.OpPut(s.keys.durable(id, p), encodeDurable(c.DurableOffset)))
+			for _, pr := range op.producers {
+				then = append(then, clientv3.OpPut(s.keys.producer(id, p, pr.id), pr.value))
+			}
 			els = append(els, clientv3.OpGet(lk), clientv3.OpGet(s.keys.durable(id, p)))
 		}
 		resp, err := s.txn(ctx, "commit_flush", cmps, then, els)
@@ -297,7 +332,8 @@ func (s *Store) commitChunk(ctx context.Context, chunk []*PartitionCommit) (fenc
 		keep := todo[:0]
 		var maybe []*PartitionCommit // already applied, perhaps
 		var maybeLeading []bool
-		for i, c := range todo {
+		for i, op := range todo {
+			c := op.c
 			lkv, dkv := rangeKV(resp, 2*i), rangeKV(resp, 2*i+1)
 			leading := lkv != nil && lkv.ModRevision == c.Leadership.Revision
 			var durable int64
@@ -326,7 +362,7 @@ func (s *Store) commitChunk(ctx context.Context, chunk []*PartitionCommit) (fenc
 					"base", c.Entry.BaseOffset, "durable", durable)
 				fenced = append(fenced, c.Leadership.TP)
 			default:
-				keep = append(keep, c)
+				keep = append(keep, op)
 			}
 		}
 		if len(maybe) > 0 {

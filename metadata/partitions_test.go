@@ -225,21 +225,30 @@ func TestCommitFlush(t *testing.T) {
 		t.Fatalf("%d index entries, want 4", n)
 	}
 
-	// Producer state travels with the durable offset and is replaced by
-	// the next commit.
+	// Producer states go to per-producer keys with the durable offset; a
+	// commit carries only the producers that changed, and the others stay.
 	withProducers := commitOf(l1, 6, 7)
-	withProducers.Producers = []byte(`{"1000":{"epoch":0,"seq":41}}`)
+	withProducers.Producers = []byte(`{"1000":{"epoch":0,"seq":41},"7":{"epoch":2}}`)
 	if f, err := a.CommitFlush(ctx, []PartitionCommit{withProducers}); err != nil || f != nil {
 		t.Fatalf("CommitFlush = %v, %v", f, err)
 	}
-	if ps, err := b.PartitionState(ctx, p1); err != nil || !sameState(ps, PartitionState{DurableOffset: 8, LeaderEpoch: l1.Epoch, Producers: withProducers.Producers}) {
+	if ps, err := b.PartitionState(ctx, p1); err != nil || !sameState(ps, PartitionState{DurableOffset: 8, LeaderEpoch: l1.Epoch}) {
 		t.Fatalf("state with producers = %+v (%s), %v", ps, ps.Producers, err)
 	}
-	if f, err := a.CommitFlush(ctx, []PartitionCommit{commitOf(l1, 8, 8)}); err != nil || f != nil {
+	delta := commitOf(l1, 8, 8)
+	delta.Producers = []byte(`{"1000":{"epoch":0,"seq":42}}`)
+	if f, err := a.CommitFlush(ctx, []PartitionCommit{delta, commitOf(l1, 9, 9)}); err != nil || f != nil {
 		t.Fatalf("CommitFlush = %v, %v", f, err)
 	}
-	if ps, err := b.PartitionState(ctx, p1); err != nil || ps.Producers != nil || ps.DurableOffset != 9 {
+	if ps, err := b.PartitionState(ctx, p1); err != nil || ps.Producers != nil || ps.DurableOffset != 10 {
 		t.Fatalf("state after a commit without producers = %+v, %v", ps, err)
+	}
+	got, err := b.PartitionProducers(ctx, l1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got[1000]) != `{"epoch":0,"seq":42}` || string(got[7]) != `{"epoch":2}` {
+		t.Fatalf("producers = %v", got)
 	}
 }
 
@@ -250,25 +259,46 @@ func TestCommitFlushByteBudget(t *testing.T) {
 	s := openStore(t, nil, nil)
 	const n = 8
 	mustTopic(t, s, "big", n)
-	big := []byte(`"` + strings.Repeat("p", 400<<10) + `"`)
+	states := bigProducerStates(s.MaxCommitProducers(), MaxProducerStateBytes-100)
 	commits := make([]PartitionCommit, n)
+	ls := make([]Leadership, n)
 	for p := range int32(n) {
 		l, err := s.AcquireLeadership(ctx, TP{"big", p}, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
+		ls[p] = l
 		commits[p] = commitOf(l, 0, 0)
-		commits[p].Producers = big
+		commits[p].Producers = states
 	}
 	if f, err := s.CommitFlush(ctx, commits); err != nil || f != nil {
 		t.Fatalf("CommitFlush = %v, %v", f, err)
 	}
 	for p := range int32(n) {
 		ps, err := s.PartitionState(ctx, TP{"big", p})
-		if err != nil || ps.DurableOffset != 1 || !bytes.Equal(ps.Producers, big) {
-			t.Fatalf("partition %d: durable %d, %d producer bytes, %v", p, ps.DurableOffset, len(ps.Producers), err)
+		if err != nil || ps.DurableOffset != 1 {
+			t.Fatalf("partition %d: durable %d, %v", p, ps.DurableOffset, err)
+		}
+		got, err := s.PartitionProducers(ctx, ls[p])
+		if err != nil || len(got) != s.MaxCommitProducers() {
+			t.Fatalf("partition %d: %d producers, %v", p, len(got), err)
 		}
 	}
+}
+
+// bigProducerStates is a producers JSON object of n producers (ids 0..n-1)
+// whose states are strings of size bytes.
+func bigProducerStates(n, size int) []byte {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"%d":"%s"`, i, strings.Repeat("p", size-2))
+	}
+	b.WriteString("}")
+	return []byte(b.String())
 }
 
 func TestCommitFlushInvalid(t *testing.T) {
@@ -281,16 +311,22 @@ func TestCommitFlushInvalid(t *testing.T) {
 	}
 	good := commitOf(l, 0, 9)
 	for name, mod := range map[string]func(*PartitionCommit){
-		"no leadership":      func(c *PartitionCommit) { c.Leadership = Leadership{} },
-		"negative base":      func(c *PartitionCommit) { c.Entry.BaseOffset = -1 },
-		"last before base":   func(c *PartitionCommit) { c.Entry.LastOffset = -1 },
-		"durable too small":  func(c *PartitionCommit) { c.DurableOffset = 9 },
-		"durable too big":    func(c *PartitionCommit) { c.DurableOffset = 11 },
-		"no object":          func(c *PartitionCommit) { c.Entry.Object = "" },
-		"empty run":          func(c *PartitionCommit) { c.Entry.Size = 0 },
-		"producers not JSON": func(c *PartitionCommit) { c.Producers = []byte("{") },
-		"producers too big": func(c *PartitionCommit) {
-			c.Producers = []byte(`"` + strings.Repeat("x", MaxProducersBytes) + `"`)
+		"no leadership":       func(c *PartitionCommit) { c.Leadership = Leadership{} },
+		"negative base":       func(c *PartitionCommit) { c.Entry.BaseOffset = -1 },
+		"last before base":    func(c *PartitionCommit) { c.Entry.LastOffset = -1 },
+		"durable too small":   func(c *PartitionCommit) { c.DurableOffset = 9 },
+		"durable too big":     func(c *PartitionCommit) { c.DurableOffset = 11 },
+		"no object":           func(c *PartitionCommit) { c.Entry.Object = "" },
+		"empty run":           func(c *PartitionCommit) { c.Entry.Size = 0 },
+		"producers not JSON":  func(c *PartitionCommit) { c.Producers = []byte("{") },
+		"producers no object": func(c *PartitionCommit) { c.Producers = []byte(`[1]`) },
+		"producer id":         func(c *PartitionCommit) { c.Producers = []byte(`{"07":{}}`) },
+		"negative producer":   func(c *PartitionCommit) { c.Producers = []byte(`{"-1":{}}`) },
+		"producer too big": func(c *PartitionCommit) {
+			c.Producers = bigProducerStates(1, MaxProducerStateBytes+1)
+		},
+		"too many producers": func(c *PartitionCommit) {
+			c.Producers = bigProducerStates(s.MaxCommitProducers()+1, 10)
 		},
 	} {
 		bad := good

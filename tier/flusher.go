@@ -37,13 +37,17 @@ func (t *Tier) runFlusher() {
 
 	ticker := time.NewTicker(t.cfg.FlushInterval)
 	defer ticker.Stop()
+	// Producer expiry runs here, between flushes (see expireProducers).
+	expireEvery := min(max(t.cfg.ProducerIDExpiration/10, 100*time.Millisecond), time.Minute)
+	lastExpire, expireMore := time.Now(), false
 	for {
 		select {
 		case <-ticker.C:
 		case <-t.kick:
 		case <-t.closing:
-			// The final flushes: everything appended before Close.
-			for i := 0; i < 3 && runCtx.Err() == nil; i++ {
+			// The final flushes: everything appended before Close (a
+			// partition may hold several groups, each its own flush).
+			for i := 0; i < 1000 && runCtx.Err() == nil; i++ {
 				if !t.flushOnce(runCtx) {
 					break
 				}
@@ -51,6 +55,10 @@ func (t *Tier) runFlusher() {
 			return
 		}
 		t.flushOnce(runCtx)
+		if expireMore || time.Since(lastExpire) >= expireEvery {
+			lastExpire = time.Now()
+			expireMore = t.expireProducers(runCtx, lastExpire)
+		}
 	}
 }
 
@@ -60,7 +68,8 @@ type work struct {
 	blocks [][]byte
 	metas  []segment.BlockMeta
 	g      *flushGroup
-	// producers is the partition's idempotence state as of these blocks.
+	// producers is the state of the producers that appended in these
+	// blocks, as of their last offset.
 	producers []byte
 	commit    metadata.PartitionCommit
 }
@@ -70,13 +79,19 @@ type work struct {
 // was anything to flush.
 func (t *Tier) flushOnce(ctx context.Context) bool {
 	var ws []*work
+	more := false
 	for _, p := range t.snapshot() {
-		if blocks, metas, g, producers, ok := p.takePending(); ok {
-			ws = append(ws, &work{p: p, blocks: blocks, metas: metas, g: g, producers: producers})
+		if pg, producers, m, ok := p.takePending(); ok {
+			ws = append(ws, &work{p: p, blocks: pg.blocks, metas: pg.metas, g: pg.g, producers: producers})
+			more = more || m
 		}
 	}
 	if len(ws) == 0 {
 		return false
+	}
+	if more {
+		// A partition has another group ready: flush it next, now.
+		defer t.wakeFlusher()
 	}
 	start := time.Now()
 	slices.SortFunc(ws, func(a, b *work) int {
@@ -131,36 +146,21 @@ func (t *Tier) flushOnce(ctx context.Context) bool {
 	}
 	t.metrics.putBytes.Add(float64(len(obj)))
 
-	commits := make([]metadata.PartitionCommit, len(ws))
-	for i, w := range ws {
-		commits[i] = w.commit
-	}
-	var fenced []metadata.TP
-	putAt := time.Now()
-	err := retry(ctx, func() error {
-		// The sweeper deletes unreferenced objects older than SweepGrace.
-		// If etcd has been failing that long, write the object again so
-		// it is young when the commit finally references it.
-		if time.Since(putAt) > t.cfg.SweepGrace/2 {
-			if err := t.bucket.Put(ctx, key, obj); err != nil {
-				return err
-			}
-			putAt = time.Now()
-		}
-		var err error
-		fenced, err = t.meta.CommitFlush(ctx, commits)
-		return err
-	}, func(err error, attempt int) {
-		t.logger.Warn("flush: etcd commit failed, retrying", "key", key, "attempt", attempt, "err", err)
-	})
-	if err != nil {
+	res := commitResult{fenced: make(map[metadata.TP]bool), rejected: make(map[*work]error), putAt: time.Now()}
+	if err := t.commit(ctx, ws, key, obj, &res); err != nil {
 		// The object may now be an orphan; the sweeper removes it.
 		t.metrics.flushes.WithLabelValues("commit_failed").Inc()
 		t.failAll(ws, err)
 		return true
 	}
 	for _, w := range ws {
-		if slices.Contains(fenced, w.p.tp) {
+		if err, ok := res.rejected[w]; ok {
+			t.logger.Error("flush: etcd refused the commit; failing the partition's pending appends", "topic", w.p.tp.Topic, "partition", w.p.tp.Partition, "err", err)
+			t.metrics.flushes.WithLabelValues("commit_rejected").Inc()
+			t.finish(w, fmt.Errorf("%w: %w", ErrStorage, err), true)
+			continue
+		}
+		if res.fenced[w.p.tp] {
 			t.logger.Warn("flush: leadership fenced", "topic", w.p.tp.Topic, "partition", w.p.tp.Partition, "epoch", w.p.lead.Epoch)
 			t.finish(w, ErrNotLeader, true)
 			continue
@@ -174,6 +174,72 @@ func (t *Tier) flushOnce(ctx context.Context) bool {
 	t.metrics.flushRecords.Add(float64(records))
 	return true
 }
+
+// commitResult collects what t.commit learns.
+type commitResult struct {
+	fenced   map[metadata.TP]bool
+	rejected map[*work]error // commits etcd can never accept (metadata.IsPermanent)
+	putAt    time.Time       // when the flush object was last written
+}
+
+// commit commits ws, retrying transient errors until ctx ends (then it
+// returns the error, and the outcome of every commit is unknown). A
+// permanent error (metadata.IsPermanent: a commit etcd refuses as such, or
+// an invalid one) is never retried as is: the commits are split in halves
+// and each half committed on its own, down to single partitions, so only the
+// commits that can never succeed are rejected and every other one commits.
+func (t *Tier) commit(ctx context.Context, ws []*work, key string, obj []byte, res *commitResult) error {
+	commits := make([]metadata.PartitionCommit, len(ws))
+	for i, w := range ws {
+		commits[i] = w.commit
+	}
+	var fenced []metadata.TP
+	err := retry(ctx, func() error {
+		// The sweeper deletes unreferenced objects older than SweepGrace.
+		// If etcd has been failing that long, write the object again so
+		// it is young when the commit finally references it.
+		if time.Since(res.putAt) > t.cfg.SweepGrace/2 {
+			if err := t.bucket.Put(ctx, key, obj); err != nil {
+				return err
+			}
+			res.putAt = time.Now()
+		}
+		var err error
+		fenced, err = t.meta.CommitFlush(ctx, commits)
+		if metadata.IsPermanent(err) {
+			return permanentError{err}
+		}
+		return err
+	}, func(err error, attempt int) {
+		t.logger.Warn("flush: etcd commit failed, retrying", "key", key, "attempt", attempt, "err", err)
+	})
+	var pe permanentError
+	switch {
+	case err == nil:
+		for _, tp := range fenced {
+			res.fenced[tp] = true
+		}
+		return nil
+	case !errors.As(err, &pe):
+		return err
+	case len(ws) == 1:
+		res.rejected[ws[0]] = pe.err
+		return nil
+	}
+	// Commits of the chunks before the failing one may have applied: the
+	// halves retry them, and a commit applied already counts as committed.
+	half := len(ws) / 2
+	if err := t.commit(ctx, ws[:half], key, obj, res); err != nil {
+		return err
+	}
+	return t.commit(ctx, ws[half:], key, obj, res)
+}
+
+// permanentError marks an error retry must not retry.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
 
 // failAll fails every group of a flush that could not be made durable. The
 // partitions close: their later offsets were assigned after the lost ones, so
@@ -208,13 +274,18 @@ func (t *Tier) objectKey(now time.Time) string {
 }
 
 // retry calls fn until it succeeds or ctx ends, backing off exponentially
-// with full jitter from 10ms up to 2s between attempts.
+// with full jitter from 10ms up to 2s between attempts. A permanentError
+// ends it at once.
 func retry(ctx context.Context, fn func() error, onErr func(err error, attempt int)) error {
 	backoff := 10 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil {
 			return nil
+		}
+		var pe permanentError
+		if errors.As(err, &pe) {
+			return err
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

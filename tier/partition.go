@@ -38,8 +38,25 @@ type Partition struct {
 	pending    []segment.BlockMeta
 	blocks     [][]byte    // encoded blocks not yet taken by the flusher, parallel to pending
 	group      *flushGroup // the group pending blocks belong to
+	// groupPIDs are the idempotent producers with a batch in the group.
+	// A group holds at most MaxCommitProducers of them, so its commit
+	// carries a bounded amount of producer state: a batch of one more
+	// producer seals the group (into sealed) and starts a new one.
+	groupPIDs map[int64]struct{}
+	sealed    []*pendingGroup // oldest first; the flusher takes them before the open group
 	// producers is the idempotence state per producer id (see producers.go).
 	producers map[int64]*producerState
+	// forget holds producers dropped from producers (expired, or beyond
+	// maxProducers) whose keys in etcd are still to be deleted.
+	forget map[int64]struct{}
+}
+
+// pendingGroup is one flush group's blocks, waiting for the flusher.
+type pendingGroup struct {
+	blocks [][]byte
+	metas  []segment.BlockMeta
+	g      *flushGroup
+	pids   []int64
 }
 
 // flushGroup is the set of one partition's blocks made durable by one flush.
@@ -68,7 +85,19 @@ type localSeg struct {
 	removed bool // evicted: the last user closes rf
 }
 
-func openPartition(t *Tier, tp metadata.TP, id metadata.TopicID, lead metadata.Leadership, st metadata.PartitionState, dir string) (*Partition, error) {
+func openPartition(ctx context.Context, t *Tier, tp metadata.TP, id metadata.TopicID, lead metadata.Leadership, st metadata.PartitionState, dir string) (*Partition, error) {
+	// The idempotent producers' state, as the earlier leaders committed it.
+	// State an older Strata kept in the state key moves to per-producer
+	// keys first, as no commit writes it there any more.
+	if len(st.Producers) > 0 {
+		if err := t.meta.MigrateProducers(ctx, lead); err != nil {
+			return nil, fmt.Errorf("%w: move producer state of %s/%d: %w", ErrStorage, tp.Topic, tp.Partition, err)
+		}
+	}
+	states, err := t.meta.PartitionProducers(ctx, lead)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read producer state of %s/%d: %w", ErrStorage, tp.Topic, tp.Partition, err)
+	}
 	// The local files are a cache of what this node wrote under an earlier
 	// epoch. Reuse them when they are provably the durable log (see
 	// recoverLocal); otherwise start empty at the durable offset, which is
@@ -107,10 +136,7 @@ func openPartition(t *Tier, tp metadata.TP, id metadata.TopicID, lead metadata.L
 		t.logger.Info("hot tier recovered from local disk", "topic", tp.Topic, "partition", tp.Partition,
 			"segments", len(recovered), "from", recovered[0].refs[0].BaseOffset, "to", st.DurableOffset-1)
 	}
-	var err error
-	if p.producers, err = loadProducers(st.Producers); err != nil {
-		return nil, err
-	}
+	p.loadProducers(states)
 	if err := p.newSegmentLocked(p.next); err != nil {
 		return nil, err
 	}
@@ -210,6 +236,12 @@ func (p *Partition) Append(ctx context.Context, batch []byte, h kbatch.Header) (
 			return base, g.wait, nil
 		}
 	}
+	if h.ProducerID >= 0 {
+		if _, ok := p.groupPIDs[h.ProducerID]; !ok && len(p.groupPIDs) >= p.t.meta.MaxCommitProducers() {
+			p.sealGroupLocked()
+			p.t.wakeFlusher()
+		}
+	}
 	base := p.next
 	kbatch.SetBaseOffset(batch, base)
 	kbatch.SetPartitionLeaderEpoch(batch, p.lead.Epoch)
@@ -256,6 +288,10 @@ func (p *Partition) Append(ctx context.Context, batch []byte, h kbatch.Header) (
 	p.next = meta.LastOffset + 1
 	if h.ProducerID >= 0 {
 		p.recordSequenceLocked(h, base, meta.LastOffset, g, time.Now())
+		if p.groupPIDs == nil {
+			p.groupPIDs = make(map[int64]struct{})
+		}
+		p.groupPIDs[h.ProducerID] = struct{}{}
 	}
 	p.mu.Unlock()
 
@@ -276,17 +312,45 @@ func (g *flushGroup) wait(ctx context.Context) error {
 	}
 }
 
-// takePending hands the flusher the pending blocks, their group, and the
-// producer state that goes with them.
-func (p *Partition) takePending() (blocks [][]byte, metas []segment.BlockMeta, g *flushGroup, producers []byte, ok bool) {
+// sealGroupLocked moves the open group to the sealed ones and starts a new
+// one. The open group must hold blocks.
+func (p *Partition) sealGroupLocked() {
+	p.sealed = append(p.sealed, &pendingGroup{blocks: p.blocks, metas: p.pending, g: p.group, pids: pidList(p.groupPIDs)})
+	p.blocks, p.pending, p.group, p.groupPIDs = nil, nil, newFlushGroup(), nil
+}
+
+func pidList(m map[int64]struct{}) []int64 {
+	out := make([]int64, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	return out
+}
+
+// takePending hands the flusher the oldest pending group (the first sealed
+// one, else the open one) and the state of the producers that appended in
+// it, as of its last offset. more reports that another group is waiting.
+func (p *Partition) takePending() (pg pendingGroup, producers []byte, more, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.err != nil || len(p.blocks) == 0 {
-		return nil, nil, nil, nil, false
+	switch {
+	case p.err != nil:
+		return pendingGroup{}, nil, false, false
+	case len(p.sealed) > 0:
+		pg = *p.sealed[0]
+		p.sealed[0] = nil
+		p.sealed = p.sealed[1:]
+		if len(p.sealed) == 0 {
+			p.sealed = nil
+		}
+	case len(p.blocks) > 0:
+		pg = pendingGroup{blocks: p.blocks, metas: p.pending, g: p.group, pids: pidList(p.groupPIDs)}
+		p.blocks, p.pending, p.group, p.groupPIDs = nil, nil, newFlushGroup(), nil
+	default:
+		return pendingGroup{}, nil, false, false
 	}
-	blocks, metas, g = p.blocks, p.pending, p.group
-	p.blocks, p.pending, p.group = nil, nil, newFlushGroup()
-	return blocks, metas, g, p.producersSnapshotLocked(time.Now()), true
+	cut := pg.metas[len(pg.metas)-1].LastOffset + 1
+	return pg, p.producerDeltaLocked(pg.pids, cut), len(p.sealed) > 0, true
 }
 
 // advance records that every offset below hw is durable and wakes waiters.
@@ -310,8 +374,11 @@ func (p *Partition) close(err error, removeFiles bool) {
 		return
 	}
 	p.err = err
-	g := p.group
-	p.blocks, p.pending, p.group = nil, nil, newFlushGroup()
+	groups := []*flushGroup{p.group}
+	for _, sg := range p.sealed {
+		groups = append(groups, sg.g)
+	}
+	p.blocks, p.pending, p.group, p.groupPIDs, p.sealed = nil, nil, newFlushGroup(), nil, nil
 	close(p.changed)
 	segs := p.segs
 	p.segs = nil
@@ -324,8 +391,11 @@ func (p *Partition) close(err error, removeFiles bool) {
 	}
 	p.mu.Unlock()
 
-	p.t.buf.release(g.bytes)
-	g.complete(err)
+	// Sealed groups first: they hold the earlier offsets.
+	for _, g := range append(groups[1:], groups[0]) {
+		p.t.buf.release(g.bytes)
+		g.complete(err)
+	}
 	if removeFiles {
 		os.RemoveAll(p.dir)
 	}

@@ -1,6 +1,7 @@
 package tier
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,12 +23,13 @@ const (
 	// producerWindow is how many recent batches per producer are remembered
 	// for duplicate detection: Kafka clients keep at most 5 requests in flight.
 	producerWindow = 5
-	// producerIdleExpiry forgets producers that have not written for this
-	// long (Kafka's producer.id.expiration.ms default).
-	producerIdleExpiry = 24 * time.Hour
 	// maxProducers bounds the state kept per partition; the least recently
 	// active producers go first.
 	maxProducers = 10000
+	// expireBatch bounds the producer keys one expiry round deletes from
+	// etcd (in transactions of at most MaxTxnOps keys), so that a round
+	// delays the flusher by a few transactions at most.
+	expireBatch = 512
 )
 
 // producerBatch is one appended batch of an idempotent producer.
@@ -105,6 +107,14 @@ func (p *Partition) recordSequenceLocked(h kbatch.Header, base, last int64, g *f
 	st := p.producers[h.ProducerID]
 	if st == nil || h.ProducerEpoch != st.Epoch {
 		st = &producerState{Epoch: h.ProducerEpoch}
+		if p.producers[h.ProducerID] == nil {
+			// Its key is written again by the flush of this batch: no
+			// expiry may delete it now.
+			delete(p.forget, h.ProducerID)
+			if len(p.producers) >= maxProducers+maxProducers/8 {
+				p.trimProducersLocked()
+			}
+		}
 		p.producers[h.ProducerID] = st
 	}
 	st.Batches = append(st.Batches, producerBatch{FirstSeq: h.BaseSequence, LastSeq: lastSeq(h), Base: base, Last: last, g: g})
@@ -114,49 +124,148 @@ func (p *Partition) recordSequenceLocked(h kbatch.Header, base, last int64, g *f
 	st.LastSeen = now.UnixMilli()
 }
 
-// producersSnapshotLocked encodes the producer state for the flush commit,
-// expiring idle producers first; nil when there are none. The flusher calls
-// it as it takes every pending block, so the snapshot describes exactly the
-// log the commit makes durable.
-func (p *Partition) producersSnapshotLocked(now time.Time) []byte {
-	if len(p.producers) == 0 {
+// producerDeltaLocked encodes, for the flush commit of a group whose last
+// offset is cut-1, the state of the producers that appended in that group
+// (pids): a JSON object from producer id to state, nil when empty. Only
+// batches below cut go in, so the state describes exactly the log the
+// commit makes durable: a later group's batches wait for their own commit.
+// Producers forgotten since (expired, or beyond maxProducers) are left out:
+// their keys are being deleted.
+func (p *Partition) producerDeltaLocked(pids []int64, cut int64) []byte {
+	if len(pids) == 0 {
 		return nil
 	}
-	cutoff := now.Add(-producerIdleExpiry).UnixMilli()
-	for id, st := range p.producers {
-		if st.LastSeen < cutoff {
-			delete(p.producers, id)
+	out := make(map[int64]producerState, len(pids))
+	for _, id := range pids {
+		st := p.producers[id]
+		if st == nil {
+			continue
 		}
+		d := producerState{Epoch: st.Epoch, LastSeen: st.LastSeen, Batches: make([]producerBatch, 0, len(st.Batches))}
+		for _, b := range st.Batches {
+			if b.Last < cut {
+				d.Batches = append(d.Batches, b)
+			}
+		}
+		out[id] = d
 	}
-	if len(p.producers) > maxProducers {
-		ids := make([]int64, 0, len(p.producers))
-		for id := range p.producers {
-			ids = append(ids, id)
-		}
-		sort.Slice(ids, func(i, j int) bool { return p.producers[ids[i]].LastSeen < p.producers[ids[j]].LastSeen })
-		for _, id := range ids[:len(ids)-maxProducers] {
-			delete(p.producers, id)
-		}
+	if len(out) == 0 {
+		return nil
 	}
-	data, err := json.Marshal(p.producers)
+	data, err := json.Marshal(out)
 	if err != nil {
 		return nil // cannot happen: plain structs
 	}
 	return data
 }
 
-// loadProducers restores producer state committed by an earlier leader.
-func loadProducers(data []byte) (map[int64]*producerState, error) {
-	if len(data) == 0 {
-		return nil, nil
+// trimProducersLocked forgets the least recently active producers beyond
+// maxProducers; their keys are deleted by the next expiry round.
+func (p *Partition) trimProducersLocked() {
+	if len(p.producers) <= maxProducers {
+		return
 	}
-	var snap map[int64]producerState
-	if err := json.Unmarshal(data, &snap); err != nil {
-		return nil, fmt.Errorf("tier: decode producer state: %w", err)
+	ids := make([]int64, 0, len(p.producers))
+	for id := range p.producers {
+		ids = append(ids, id)
 	}
-	out := make(map[int64]*producerState, len(snap))
-	for id, st := range snap {
-		out[id] = &st
+	sort.Slice(ids, func(i, j int) bool { return p.producers[ids[i]].LastSeen < p.producers[ids[j]].LastSeen })
+	for _, id := range ids[:len(ids)-maxProducers] {
+		p.forgetLocked(id)
 	}
-	return out, nil
+}
+
+// forgetLocked drops a producer from memory and queues its key for deletion.
+func (p *Partition) forgetLocked(id int64) {
+	delete(p.producers, id)
+	if p.forget == nil {
+		p.forget = make(map[int64]struct{})
+	}
+	p.forget[id] = struct{}{}
+}
+
+// expireProducers forgets the producers idle since before cutoff (unix ms)
+// and those beyond maxProducers, and returns up to n producers whose keys
+// are to be deleted from etcd.
+func (p *Partition) expireProducers(cutoff int64, n int) []int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return nil
+	}
+	for id, st := range p.producers {
+		if st.LastSeen < cutoff {
+			p.forgetLocked(id)
+		}
+	}
+	p.trimProducersLocked()
+	ids := make([]int64, 0, min(n, len(p.forget)))
+	for id := range p.forget {
+		if len(ids) == n {
+			break
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// forgotten records that the keys of ids are deleted. A producer that
+// appended again since is not in p.forget any more (recordSequenceLocked).
+func (p *Partition) forgotten(ids []int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		delete(p.forget, id)
+	}
+}
+
+// expireProducers runs one expiry round over the open partitions: idle
+// producers are forgotten and their keys deleted, at most expireBatch of
+// them. It reports whether more remain. It runs on the flusher's goroutine,
+// between flushes: a producer forgotten and then active again has its key
+// written by a later flush, never deleted after it.
+func (t *Tier) expireProducers(ctx context.Context, now time.Time) (more bool) {
+	cutoff := now.Add(-t.cfg.ProducerIDExpiration).UnixMilli()
+	budget := expireBatch
+	for _, p := range t.snapshot() {
+		if ctx.Err() != nil {
+			return false
+		}
+		ids := p.expireProducers(cutoff, budget)
+		if len(ids) == 0 {
+			continue
+		}
+		if err := t.meta.DeleteProducers(ctx, p.lead, ids); err != nil {
+			// Fenced: the next flush closes the partition. Otherwise the
+			// next round tries again.
+			t.logger.Warn("producer expiry: delete failed", "topic", p.tp.Topic, "partition", p.tp.Partition, "err", err)
+			continue
+		}
+		p.forgotten(ids)
+		t.logger.Debug("producers expired", "topic", p.tp.Topic, "partition", p.tp.Partition, "count", len(ids))
+		if budget -= len(ids); budget <= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// loadProducers restores the producer state committed by earlier leaders:
+// one JSON value per producer key. A value that does not decode is skipped
+// (logged) and its key deleted by the next expiry round: the producer is
+// then unknown, which Kafka's rules allow (as after an expiry).
+func (p *Partition) loadProducers(states map[int64][]byte) {
+	if len(states) == 0 {
+		return
+	}
+	p.producers = make(map[int64]*producerState, len(states))
+	for id, data := range states {
+		st := new(producerState)
+		if err := json.Unmarshal(data, st); err != nil || len(st.Batches) > producerWindow {
+			p.t.logger.Warn("skipping unreadable producer state", "topic", p.tp.Topic, "partition", p.tp.Partition, "producer", id, "err", err)
+			p.forgetLocked(id)
+			continue
+		}
+		p.producers[id] = st
+	}
 }

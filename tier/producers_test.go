@@ -2,11 +2,21 @@ package tier
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/segment/kbatch"
+	"github.com/strata-io/strata/tier/objstore"
 )
 
 // idemBatch builds an idempotent producer's batch of n records.
@@ -110,5 +120,351 @@ func TestProducerStateSurvivesTakeover(t *testing.T) {
 	}
 	if hw := p2.HighWatermark(); hw != 15 {
 		t.Fatalf("high watermark %d, want 15", hw)
+	}
+}
+
+// newEnvTxnOps is newEnv with an etcd whose --max-txn-ops is maxTxnOps.
+func newEnvTxnOps(t *testing.T, partitions int32, maxTxnOps uint) *env {
+	t.Helper()
+	ctx := context.Background()
+	e, err := metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: t.TempDir(), MaxTxnOps: maxTxnOps}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	b, err := objstore.Open(ctx, "file://"+filepath.Join(t.TempDir(), "objects"), objstore.Options{CreateBucket: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ev := &env{t: t, etcd: e, bucket: &faultyBucket{Bucket: b}, topic: "orders"}
+	m := ev.meta()
+	if _, err := m.CreateTopic(ctx, ev.topic, partitions, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, ok := m.Topic(ev.topic); return ok })
+	return ev
+}
+
+// stallFlusher makes the flusher take one batch appended to p and wait in
+// its object-store Put until unblock is called: whatever is appended
+// meanwhile is pending, for the flushes after it. It returns the batch's
+// wait.
+func stallFlusher(t *testing.T, e *env, p *Partition) (unblock func(), wait func(context.Context) error) {
+	t.Helper()
+	unblock = e.bucket.block()
+	b, h := batch(t, 1, "stall", 1)
+	_, wait, err := p.Append(context.Background(), b, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.blocks) == 0
+	})
+	return unblock, wait
+}
+
+// waitAll waits for every append, failing the test on the first error or
+// when they are not durable within d.
+func waitAll(t *testing.T, waits []func(context.Context) error, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for i, w := range waits {
+		if err := w(ctx); err != nil {
+			t.Fatalf("append %d of %d: %v", i, len(waits), err)
+		}
+	}
+}
+
+// checkProducerHistory replays every etcd write under partition p's keys
+// and checks each commit that wrote producer keys: it also moved the
+// durable offset (same transaction), it wrote at most maxPerCommit producer
+// keys, and no batch it recorded lies at or past its new durable offset (a
+// new leader would otherwise answer a retry with an offset that was never
+// made durable). It returns how many producer keys were written.
+func checkProducerHistory(t *testing.T, e *env, p int32, maxPerCommit int) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m := e.meta()
+	topic, _ := m.Topic(e.topic)
+	prefix := fmt.Sprintf("/test/partitions/%s/%d/", topic.ID, p)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.etcd.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	cur, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type commit struct {
+		durable   int64
+		producers []*mvccpb.KeyValue
+	}
+	byRev := map[int64]*commit{}
+	wc := cli.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(1))
+	for last := int64(0); last < cur.Header.Revision; {
+		resp, ok := <-wc
+		if !ok || resp.Err() != nil {
+			t.Fatalf("watch: %v", resp.Err())
+		}
+		for _, ev := range resp.Events {
+			last = ev.Kv.ModRevision
+			c := byRev[last]
+			if c == nil {
+				c = &commit{durable: -1}
+				byRev[last] = c
+			}
+			k := strings.TrimPrefix(string(ev.Kv.Key), prefix)
+			switch {
+			case ev.Type != clientv3.EventTypePut:
+			case k == "durable":
+				c.durable, _ = strconv.ParseInt(string(ev.Kv.Value), 10, 64)
+			case strings.HasPrefix(k, "producers/"):
+				c.producers = append(c.producers, ev.Kv)
+			}
+		}
+		if len(resp.Events) == 0 {
+			last = resp.Header.Revision
+		}
+	}
+	written := 0
+	for rev, c := range byRev {
+		if len(c.producers) == 0 {
+			continue
+		}
+		written += len(c.producers)
+		if c.durable < 0 {
+			t.Errorf("revision %d wrote %d producer keys without a durable offset", rev, len(c.producers))
+			continue
+		}
+		if len(c.producers) > maxPerCommit {
+			t.Errorf("revision %d wrote %d producer keys, want at most %d", rev, len(c.producers), maxPerCommit)
+		}
+		for _, kv := range c.producers {
+			var st producerState
+			if err := json.Unmarshal(kv.Value, &st); err != nil {
+				t.Fatalf("%s: %v", kv.Key, err)
+			}
+			for _, b := range st.Batches {
+				if b.Last >= c.durable {
+					t.Errorf("revision %d: %s records a batch at [%d, %d], not durable (durable offset %d)", rev, kv.Key, b.Base, b.Last, c.durable)
+				}
+			}
+		}
+	}
+	return written
+}
+
+// Issue 7, case c: thousands of short-lived idempotent producers on one
+// partition. Each flush commit carries only the producers that appended in
+// it, at most MaxCommitProducers, and a new leader knows them all.
+func TestManyProducersCommitOnlyTheirDeltas(t *testing.T) {
+	e := newEnv(t, 1)
+	tr := e.tier(Config{})
+	p := e.partition(tr, 0)
+	ctx := context.Background()
+	const n = 8000 // the whole state of 8000 producers was over 512 KiB
+	waits := make([]func(context.Context) error, 0, n)
+	for i := range n {
+		b, h := idemBatch(t, int64(5000+i), 0, 0, 1, fmt.Sprintf("p%d", i))
+		base, wait, err := p.Append(ctx, b, h)
+		if err != nil || base != int64(i) {
+			t.Fatalf("append %d: base %d, %v", i, base, err)
+		}
+		waits = append(waits, wait)
+	}
+	waitAll(t, waits, time.Minute)
+	if hw := p.HighWatermark(); hw != n {
+		t.Fatalf("high watermark %d, want %d", hw, n)
+	}
+	budget := e.meta().MaxCommitProducers()
+	if written := checkProducerHistory(t, e, 0, budget); written != n {
+		t.Errorf("%d producer keys written, want %d (one per producer)", written, n)
+	}
+
+	// A new leader knows every producer: retries are answered with their
+	// original offsets and store nothing.
+	tr2 := e.tier(Config{})
+	p2 := e.partition(tr2, 0)
+	if got := len(p2.Producers()); got != n {
+		t.Fatalf("new leader knows %d producers, want %d", got, n)
+	}
+	for _, i := range []int{0, 1, 4999, n - 1} {
+		b, h := idemBatch(t, int64(5000+i), 0, 0, 1, fmt.Sprintf("p%d", i))
+		if base, err := appendWait(t, p2, b, h); err != nil || base != int64(i) {
+			t.Fatalf("retry of producer %d after takeover: base %d, %v; want %d", i, base, err, i)
+		}
+	}
+	if hw := p2.HighWatermark(); hw != n {
+		t.Fatalf("high watermark %d after retries, want %d", hw, n)
+	}
+}
+
+// A producer with batches in two flush groups: the first group's commit
+// records only its first batch, the second the rest; a new leader
+// recognises a retry of either.
+func TestProducerStateFollowsSealedGroups(t *testing.T) {
+	e := newEnv(t, 1)
+	tr := e.tier(Config{})
+	p := e.partition(tr, 0)
+	ctx := context.Background()
+	budget := e.meta().MaxCommitProducers()
+	unblock, w := stallFlusher(t, e, p) // everything lands in pending groups first
+	waits := []func(context.Context) error{w}
+	appendOne := func(pid int64, seq int32, tag string) int64 {
+		b, h := idemBatch(t, pid, 0, seq, 2, tag)
+		base, w, err := p.Append(ctx, b, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, w)
+		return base
+	}
+	const a = 1
+	appendOne(a, 0, "a0") // group 1
+	for i := range budget {
+		appendOne(int64(100+i), 0, "x") // the last one seals group 1
+	}
+	a1 := appendOne(a, 2, "a1") // group 2
+	a2 := appendOne(a, 4, "a2") // group 2
+	for i := range budget {
+		appendOne(int64(1000+i), 0, "y") // seals group 2; the last ones in group 3
+	}
+	unblock()
+	waitAll(t, waits, time.Minute)
+	checkProducerHistory(t, e, 0, budget)
+
+	tr2 := e.tier(Config{})
+	p2 := e.partition(tr2, 0)
+	b, h := idemBatch(t, a, 0, 2, 2, "a1")
+	if base, err := appendWait(t, p2, b, h); err != nil || base != a1 {
+		t.Fatalf("retry of a1: base %d, %v; want %d", base, err, a1)
+	}
+	b, h = idemBatch(t, a, 0, 4, 2, "a2")
+	if base, err := appendWait(t, p2, b, h); err != nil || base != a2 {
+		t.Fatalf("retry of a2: base %d, %v; want %d", base, err, a2)
+	}
+	hw := p2.HighWatermark()
+	b, h = idemBatch(t, a, 0, 6, 1, "a3")
+	if base, err := appendWait(t, p2, b, h); err != nil || base != hw {
+		t.Fatalf("next batch of a: base %d, %v; want %d", base, err, hw)
+	}
+}
+
+// Idle producers are forgotten after ProducerIDExpiration, in memory and in
+// etcd; an active one is kept.
+func TestProducersExpire(t *testing.T) {
+	e := newEnv(t, 1)
+	const expiry = 400 * time.Millisecond
+	tr := e.tier(Config{ProducerIDExpiration: expiry})
+	p := e.partition(tr, 0)
+	for i := range 20 {
+		b, h := idemBatch(t, int64(10+i), 0, 0, 1, "idle")
+		if _, err := appendWait(t, p, b, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := e.meta()
+	topic, _ := m.Topic(e.topic)
+	l := metadata.Leadership{TP: p.tp, TopicID: topic.ID}
+	if st, err := m.PartitionProducers(context.Background(), l); err != nil || len(st) != 20 {
+		t.Fatalf("%d producer keys, %v; want 20", len(st), err)
+	}
+	// One producer stays active, the others go idle.
+	deadline := time.Now().Add(10 * time.Second)
+	seq := int32(1)
+	for {
+		b, h := idemBatch(t, 10, 0, seq, 1, "active")
+		if _, err := appendWait(t, p, b, h); err != nil {
+			t.Fatal(err)
+		}
+		seq++
+		st, err := m.PartitionProducers(context.Background(), l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st) == 1 && st[10] != nil && len(p.Producers()) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %d producer keys, %d producers in memory; want 1", 10*time.Second, len(st), len(p.Producers()))
+		}
+		time.Sleep(expiry / 8)
+	}
+	// An expired producer is unknown: any sequence is accepted.
+	b, h := idemBatch(t, 11, 0, 7, 1, "back")
+	if _, err := appendWait(t, p, b, h); err != nil {
+		t.Fatalf("expired producer writes again: %v", err)
+	}
+	if st, _ := m.PartitionProducers(context.Background(), l); st[11] == nil {
+		t.Fatal("the returning producer's state was not written")
+	}
+	// A new leader loads only the live producers.
+	tr2 := e.tier(Config{ProducerIDExpiration: time.Hour})
+	if got := len(e.partition(tr2, 0).Producers()); got != 2 {
+		t.Fatalf("new leader knows %d producers, want 2", got)
+	}
+}
+
+// A commit etcd refuses for good (here "too many operations in txn request":
+// the etcd allows 8 per transaction, the Store believes 128) fails the
+// appends of its partition and closes it, once; the other partitions of the
+// same flush commit, and later flushes go on.
+func TestPermanentCommitErrorFailsOnlyItsPartition(t *testing.T) {
+	e := newEnvTxnOps(t, 3, 8)
+	tr := e.tier(Config{})
+	ctx := context.Background()
+	parts := []*Partition{e.partition(tr, 0), e.partition(tr, 1), e.partition(tr, 2)}
+	unblock, _ := stallFlusher(t, e, parts[2]) // then one flush with all three partitions
+	var waits [3][]func(context.Context) error
+	for i := range 10 { // partition 0: 10 producers, 13 operations
+		b, h := idemBatch(t, int64(100+i), 0, 0, 1, "many")
+		_, w, err := parts[0].Append(ctx, b, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits[0] = append(waits[0], w)
+	}
+	for _, pi := range []int{1, 2} { // plain batches: 3 operations each
+		b, h := batch(t, 2, "plain", 1)
+		_, w, err := parts[pi].Append(ctx, b, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits[pi] = append(waits[pi], w)
+	}
+	unblock()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, w := range waits[0] {
+		if err := w(wctx); !errors.Is(err, ErrStorage) {
+			t.Fatalf("append to the refused partition: %v, want ErrStorage", err)
+		}
+	}
+	if !parts[0].isClosed() {
+		t.Fatal("the refused partition is still open")
+	}
+	for pi, want := range map[int]int64{1: 2, 2: 3} {
+		if err := waits[pi][0](wctx); err != nil {
+			t.Fatalf("partition %d: %v", pi, err)
+		}
+		if hw := parts[pi].HighWatermark(); hw != want {
+			t.Fatalf("partition %d: high watermark %d, want %d", pi, hw, want)
+		}
+	}
+	// The flusher is not stuck: later appends commit.
+	b, h := batch(t, 1, "later", 2)
+	if _, err := appendWait(t, parts[1], b, h); err != nil {
+		t.Fatal(err)
+	}
+	// Reopened, partition 0 starts from its durable state (nothing).
+	p0 := e.partition(tr, 0)
+	if p0 == parts[0] || p0.HighWatermark() != 0 {
+		t.Fatalf("reopened partition 0: high watermark %d", p0.HighWatermark())
 	}
 }

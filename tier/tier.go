@@ -304,7 +304,7 @@ func (t *Tier) open(ctx context.Context, tp metadata.TP) (*Partition, error) {
 		return nil, fmt.Errorf("%w: read state of %s/%d: %w", ErrStorage, tp.Topic, tp.Partition, err)
 	}
 	dir := filepath.Join(t.cfg.DataDir, "hot", fmt.Sprintf("%s-%d", hex.EncodeToString(topic.ID[:]), tp.Partition))
-	p, err := openPartition(t, tp, topic.ID, lead, st, dir)
+	p, err := openPartition(ctx, t, tp, topic.ID, lead, st, dir)
 	if err != nil {
 		return nil, err
 	}

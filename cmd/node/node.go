@@ -47,9 +47,13 @@ type Config struct {
 	// MaintenanceInterval is how often partitions are checked for rolling
 	// and retention; default 2s.
 	MaintenanceInterval time.Duration
-	MaxRequestBytes     int32 // default 100 MiB
-	AutoCreateTopics    bool  // default true
-	DefaultPartitions   int32 // default 1
+	// ProducerIDExpiration is how long an idempotent producer may be idle
+	// before partitions forget it (Kafka's producer.id.expiration.ms);
+	// default 24h.
+	ProducerIDExpiration time.Duration
+	MaxRequestBytes      int32 // default 100 MiB
+	AutoCreateTopics     bool  // default true
+	DefaultPartitions    int32 // default 1
 }
 
 // DefaultFlightAddr is `strata serve`'s default Arrow Flight address.
@@ -58,19 +62,20 @@ const DefaultFlightAddr = "127.0.0.1:9645"
 // DefaultConfig returns the laptop defaults.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:           "./strata-data",
-		KafkaAddr:         "127.0.0.1:9092",
-		HTTPAddr:          "127.0.0.1:9644",
-		Cluster:           "strata",
-		FlushInterval:     25 * time.Millisecond,
-		FlushBytes:        8 << 20,
-		MaxBufferedBytes:  256 << 20,
-		HotTierBytes:      256 << 20,
-		CacheBytes:        1 << 30,
-		SweepGrace:        10 * time.Minute,
-		MaxRequestBytes:   100 << 20,
-		AutoCreateTopics:  true,
-		DefaultPartitions: 1,
+		DataDir:              "./strata-data",
+		KafkaAddr:            "127.0.0.1:9092",
+		HTTPAddr:             "127.0.0.1:9644",
+		Cluster:              "strata",
+		FlushInterval:        25 * time.Millisecond,
+		FlushBytes:           8 << 20,
+		MaxBufferedBytes:     256 << 20,
+		HotTierBytes:         256 << 20,
+		CacheBytes:           1 << 30,
+		SweepGrace:           10 * time.Minute,
+		ProducerIDExpiration: 24 * time.Hour,
+		MaxRequestBytes:      100 << 20,
+		AutoCreateTopics:     true,
+		DefaultPartitions:    1,
 	}
 }
 
@@ -168,16 +173,17 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	n.bucket = objstore.Instrument(bucket, reg, "primary")
 
 	n.tier, err = tier.New(tier.Config{
-		DataDir:             dataDir,
-		NodeID:              cfg.NodeID,
-		FlushInterval:       cfg.FlushInterval,
-		FlushBytes:          cfg.FlushBytes,
-		MaxBufferedBytes:    cfg.MaxBufferedBytes,
-		HotTierBytes:        cfg.HotTierBytes,
-		CacheBytes:          cfg.CacheBytes,
-		SweepGrace:          cfg.SweepGrace,
-		SweepInterval:       cfg.SweepInterval,
-		MaintenanceInterval: cfg.MaintenanceInterval,
+		DataDir:              dataDir,
+		NodeID:               cfg.NodeID,
+		FlushInterval:        cfg.FlushInterval,
+		FlushBytes:           cfg.FlushBytes,
+		MaxBufferedBytes:     cfg.MaxBufferedBytes,
+		HotTierBytes:         cfg.HotTierBytes,
+		CacheBytes:           cfg.CacheBytes,
+		SweepGrace:           cfg.SweepGrace,
+		SweepInterval:        cfg.SweepInterval,
+		MaintenanceInterval:  cfg.MaintenanceInterval,
+		ProducerIDExpiration: cfg.ProducerIDExpiration,
 	}, n.bucket, n.meta, logger, reg)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)

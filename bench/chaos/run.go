@@ -109,6 +109,19 @@ func (c *Config) defaults() {
 	}
 }
 
+// planTail is the quiet end of the load: no fault is applied in it.
+func planTail(cfg Config) time.Duration { return min(15*time.Second, cfg.Duration/4) }
+
+// PlanFor is the fault schedule Run applies for cfg (seed, duration, kinds),
+// times relative to the start of the load.
+func PlanFor(cfg Config) []Fault {
+	cfg.defaults()
+	return Plan(PlanConfig{
+		Seed: cfg.Seed, Length: cfg.Duration, Warmup: min(3*time.Second, cfg.Duration/10), Tail: planTail(cfg),
+		LeaseTTL: cfg.LeaseTTL, Nodes: cfg.Nodes, Kinds: cfg.Kinds,
+	})
+}
+
 // HarnessError is a failure of the checker or its environment (a binary
 // missing, a process that would not start, a port taken): it says nothing
 // about Strata.
@@ -249,11 +262,8 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	logf("load running: %d acks=all producers × %d partitions × %.0f/s, acks=1 producer × %d partitions × %.0f/s, %d readers, group of %d",
 		cfg.Producers, cfg.Partitions, cfg.RateAll, cfg.PartsOne, cfg.RateOne, cfg.Readers, cfg.GroupSize)
 
-	tail := min(15*time.Second, cfg.Duration/4)
-	plan := Plan(PlanConfig{
-		Seed: cfg.Seed, Length: cfg.Duration, Warmup: min(3*time.Second, cfg.Duration/10), Tail: tail,
-		LeaseTTL: cfg.LeaseTTL, Nodes: cfg.Nodes, Kinds: cfg.Kinds,
-	})
+	tail := planTail(cfg)
+	plan := PlanFor(cfg)
 	logf("fault plan: %d faults", len(plan))
 	inj := &Injector{C: c, Load: load, Rec: rec, Out: out, Max: cfg.MaxPartitions}
 	var wg sync.WaitGroup

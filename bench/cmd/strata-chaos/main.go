@@ -48,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.SegmentMs, "segment-ms", 20*time.Second, "the topics' segment.ms, so the roller runs during the run (0: Strata's default, 10m)")
 	fs.IntVar(&cfg.SegmentBytes, "segment-bytes", 64<<10, "the topics' segment.bytes (0: Strata's default, 64 MiB)")
 	kinds := fs.String("faults", "", "comma-separated fault kinds to draw from (default all): "+kindNames())
+	planOnly := fs.Bool("plan", false, "print the seed's fault schedule and exit")
 	if err := fs.Parse(args); err != nil {
 		return exitHarness
 	}
@@ -72,6 +73,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg.Seed = uint64(time.Now().UnixNano())
 	}
 	cfg.Out = stdout
+	if *planOnly {
+		for _, f := range chaos.PlanFor(cfg) {
+			fmt.Fprintf(stdout, "#%d at +%s: %s\n", f.Seq, f.Start.Round(time.Millisecond), f.Describe())
+		}
+		return exitOK
+	}
 
 	// The replay command: the arguments as given, with the seed.
 	replay := []string{"go run ./bench/cmd/strata-chaos"}

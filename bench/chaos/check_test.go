@@ -22,13 +22,13 @@ func TestPlanIsSeededAndFits(t *testing.T) {
 	prevEnd := time.Duration(0)
 	for _, f := range a {
 		kinds[f.Kind] = true
-		if f.Start < cfg.Warmup || f.Start+f.Dur > cfg.Length-cfg.Tail || f.Start < prevEnd {
+		if f.Start < cfg.Warmup || f.Start+f.Expected(cfg.LeaseTTL) > cfg.Length-cfg.Tail || f.Start < prevEnd {
 			t.Fatalf("fault #%d %s at %v for %v is outside [%v, %v] or overlaps the one before", f.Seq, f.Kind, f.Start, f.Dur, cfg.Warmup, cfg.Length-cfg.Tail)
 		}
 		if f.Kind == PauseNode && f.Dur <= cfg.LeaseTTL {
 			t.Fatalf("a node pause of %v does not outlast the lease", f.Dur)
 		}
-		prevEnd = f.Start + f.Dur
+		prevEnd = f.Start + f.Expected(cfg.LeaseTTL)
 	}
 	if len(kinds) != len(Kinds) {
 		t.Fatalf("5 minutes of plan use %d of the %d fault kinds", len(kinds), len(Kinds))

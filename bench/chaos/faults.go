@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -46,6 +47,16 @@ type Fault struct {
 	Add      int32          // partitions to add
 	PickPart uint32         // DeleteRecords partition (modulo the count)
 	Frac     float64        // DeleteRecords point between log start and high watermark
+}
+
+// Expected is how long the fault is expected to take from apply to heal:
+// its duration, plus, for a node restart, the lease TTL (a node restarted
+// after kill -9 waits until its old registration's lease expires).
+func (f Fault) Expected(leaseTTL time.Duration) time.Duration {
+	if f.Kind == KillNode || f.Kind == KillNodeEmpty {
+		return f.Dur + leaseTTL
+	}
+	return f.Dur
 }
 
 // Describe says what the fault does.
@@ -154,7 +165,7 @@ func Plan(cfg PlanConfig) []Fault {
 	end := cfg.Length - cfg.Tail
 	for misses := 0; misses < 2*len(kinds); {
 		f := draw(next())
-		if t+f.Dur > end {
+		if t+f.Expected(cfg.LeaseTTL) > end {
 			misses++
 			continue
 		}
@@ -162,7 +173,7 @@ func Plan(cfg PlanConfig) []Fault {
 		f.Seq = len(plan) + 1
 		f.Start = t
 		plan = append(plan, f)
-		t += f.Dur + between(2*time.Second, 5*time.Second)
+		t += f.Expected(cfg.LeaseTTL) + between(2*time.Second, 5*time.Second)
 	}
 	return plan
 }
@@ -191,6 +202,8 @@ type Injector struct {
 	Rec  *Recorder
 	Out  io.Writer // one line per applied and healed fault
 	Max  int32     // partition ceiling for AddPartitions
+	// LeaseTTL is the nodes' lease TTL (a restarted node may wait it out).
+	LeaseTTL time.Duration
 
 	mu     sync.Mutex
 	events []Event
@@ -226,7 +239,7 @@ func (in *Injector) Run(ctx context.Context, plan []Fault, start time.Time, dead
 			}
 		}
 		ev := Event{Fault: f, Healed: -1}
-		if in.Rec.since()+f.Dur > deadline {
+		if in.Rec.since()+f.Expected(in.LeaseTTL) > deadline {
 			ev.Skipped = "no time left"
 			in.logf("skip  #%d %s: %s", f.Seq, f.Describe(), ev.Skipped)
 			in.add(ev)
@@ -274,7 +287,9 @@ func (in *Injector) apply(ctx context.Context, ev *Event) {
 		heal = func() (string, error) {
 			t := time.Now()
 			if err := n.Start(ctx); err != nil {
-				ev.Violation = ctx.Err() == nil
+				// A port another process took is the harness's problem;
+				// anything else keeping the node down is Strata's.
+				ev.Violation = ctx.Err() == nil && !strings.Contains(n.logTail(8<<10), "address already in use")
 				return "", fmt.Errorf("node %d did not come back: %w", f.Node, err)
 			}
 			return fmt.Sprintf("node %d restarted on %s, ready in %s", f.Node, n.DataDir(), time.Since(t).Round(time.Millisecond)), nil

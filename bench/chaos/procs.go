@@ -329,6 +329,20 @@ func (n *Node) Close() error {
 	return err
 }
 
+// logTail returns the last n bytes of the node's log.
+func (n *Node) logTail(size int64) string {
+	f, err := os.Open(n.log.Name())
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > size {
+		f.Seek(fi.Size()-size, io.SeekStart)
+	}
+	b, _ := io.ReadAll(f)
+	return string(b)
+}
+
 // LogPath is the node's log file (every start appends to it).
 func (n *Node) LogPath() string { return n.log.Name() }
 

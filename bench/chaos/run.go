@@ -265,7 +265,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	tail := planTail(cfg)
 	plan := PlanFor(cfg)
 	logf("fault plan: %d faults", len(plan))
-	inj := &Injector{C: c, Load: load, Rec: rec, Out: out, Max: cfg.MaxPartitions}
+	inj := &Injector{C: c, Load: load, Rec: rec, Out: out, Max: cfg.MaxPartitions, LeaseTTL: cfg.LeaseTTL}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -280,6 +280,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	rep.Events = inj.Events()
 	if ctx.Err() != nil {
 		return rep, harness(fmt.Errorf("interrupted: %w", ctx.Err()))
+	}
+	for _, e := range rep.Events {
+		// A fault the checker could not apply or heal (a process that would
+		// not die, etcd that would not start) leaves the run meaningless. A
+		// node that does not come back is Strata's failure: a violation.
+		if e.HealErr != nil && !e.Violation {
+			return rep, harness(fmt.Errorf("fault #%d (%s): %w", e.Fault.Seq, e.Fault.Describe(), e.HealErr))
+		}
 	}
 
 	// Heal anything left and make sure every node runs.

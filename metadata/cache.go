@@ -58,14 +58,14 @@ type cache struct {
 	mu sync.RWMutex
 	// rev is the revision up to which every event under the prefix has been
 	// applied (from the load or the watch); the watch resumes at rev+1.
-	rev     int64
-	topics  map[string]cachedTopic
-	byID    map[TopicID]string
-	nodes   map[int32]cachedNode
+	rev    int64
+	topics map[string]cachedTopic
+	byID   map[TopicID]string
+	nodes  map[int32]cachedNode
 	// nodesVersion counts changes of the live node set (and reloads).
 	nodesVersion int64
-	leaders map[pkey]cachedLeader
-	index   map[pkey][]cachedEntry // sorted by BaseOffset
+	leaders      map[pkey]cachedLeader
+	index        map[pkey][]cachedEntry // sorted by BaseOffset
 	// pending holds this Store's own writes newer than rev: a reload from a
 	// snapshot older than them must not lose them.
 	pending []event

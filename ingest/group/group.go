@@ -92,8 +92,8 @@ type group struct {
 	// offsetsVersion is the coordinator's ownership version when offsets
 	// were loaded.
 	offsetsVersion int64
-	offsets       map[metadata.TP]metadata.CommittedOffset
-	offBusy       bool // an offset operation holds offMu: do not forget the group
+	offsets        map[metadata.TP]metadata.CommittedOffset
+	offBusy        bool // an offset operation holds offMu: do not forget the group
 }
 
 // member is one member of a group.

@@ -44,6 +44,9 @@ func newCoordinator(cfg Config, meta *metadata.Store, logger *slog.Logger, reg p
 	if gc.OwnershipVersion == nil {
 		gc.OwnershipVersion = meta.NodesVersion
 	}
+	if gc.Serving == nil {
+		gc.Serving = meta.HoldsLease
+	}
 	c, err := group.New(gc, meta, logger, reg)
 	if err == nil {
 		return c
@@ -51,6 +54,6 @@ func newCoordinator(cfg Config, meta *metadata.Store, logger *slog.Logger, reg p
 	logger.Error("group coordinator: configuration refused, using defaults", "err", err)
 	// With the default configuration and no registry, New only fails for
 	// a nil store, which meta (typed) never is.
-	c, _ = group.New(group.Config{NodeID: gc.NodeID, Host: gc.Host, Port: gc.Port, Owner: gc.Owner, OwnershipVersion: gc.OwnershipVersion}, meta, logger, nil)
+	c, _ = group.New(group.Config{NodeID: gc.NodeID, Host: gc.Host, Port: gc.Port, Owner: gc.Owner, OwnershipVersion: gc.OwnershipVersion, Serving: gc.Serving}, meta, logger, nil)
 	return c
 }

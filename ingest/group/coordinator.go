@@ -67,6 +67,11 @@ type Config struct {
 	// been coordinated, and committed to, elsewhere meanwhile. Nil: never
 	// changes.
 	OwnershipVersion func() int64
+	// Serving reports whether this node may coordinate at all now: false
+	// while it cannot confirm its membership with etcd (another node may
+	// coordinate its groups meanwhile). Offset commits and fetches then
+	// answer NOT_COORDINATOR. Nil: always.
+	Serving func() bool
 }
 
 // Defaults applied by New.

@@ -1,8 +1,13 @@
 package group
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-io/strata/metadata"
 )
 
 // A coordinator that loses a group to another node and gets it back must
@@ -40,5 +45,47 @@ func TestOffsetsAfterCoordinatorMovesAwayAndBack(t *testing.T) {
 	version.Add(1)
 	if off, code := fetchOne(t, a, g, "t1", 0); code != 0 || off != 20 {
 		t.Fatalf("fetch on node 1 after the group came back: %d (code %d), want 20 (committed on node 2)", off, code)
+	}
+}
+
+// timeoutAfterApply is a Store whose CommitOffsets applies the commit and
+// then reports a timeout, as an etcd write whose answer was lost does.
+type timeoutAfterApply struct {
+	*metadata.Store
+	fail atomic.Bool
+}
+
+func (s *timeoutAfterApply) CommitOffsets(ctx context.Context, group string, offsets map[metadata.TP]metadata.CommittedOffset) error {
+	if err := s.Store.CommitOffsets(ctx, group, offsets); err != nil {
+		return err
+	}
+	if s.fail.Load() {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// A commit whose outcome is unknown (it timed out, yet etcd applied it) must
+// not leave the coordinator answering the older offset it cached: etcd's
+// answer, which other coordinators give, is the newer one, and the two
+// together make committed offsets go backwards.
+func TestOffsetsAfterACommitWithUnknownOutcome(t *testing.T) {
+	st := &timeoutAfterApply{Store: store}
+	c, err := New(Config{NodeID: 7, Host: "127.0.0.1", Port: 9092}, st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	g := groupName(t)
+	if code := commitOne(t, c, g, "", -1, 9, "t1", 0, 10); code != 0 {
+		t.Fatalf("commit: %d", code)
+	}
+	st.fail.Store(true)
+	if code := commitOne(t, c, g, "", -1, 9, "t1", 0, 20); code != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("commit that timed out: code %d, want COORDINATOR_NOT_AVAILABLE", code)
+	}
+	st.fail.Store(false)
+	if off, code := fetchOne(t, c, g, "t1", 0); code != 0 || off != 20 {
+		t.Fatalf("fetch after a timed-out commit that applied: %d (code %d), want 20 (what etcd holds)", off, code)
 	}
 }

@@ -18,6 +18,9 @@ import (
 // or COORDINATOR_NOT_AVAILABLE when the store failed (retriable: the client
 // asks again).
 func (c *Coordinator) lockOffsets(ctx context.Context, name string) (*group, int16) {
+	if c.cfg.Serving != nil && !c.cfg.Serving() {
+		return nil, kerr.NotCoordinator.Code
+	}
 	for range maxLookups {
 		g, err := c.lookup(name, true)
 		if err != nil {
@@ -183,6 +186,12 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	if err := c.store.CommitOffsets(context.WithoutCancel(ctx), req.Group, commit); err != nil {
 		c.log.Warn("group: storing committed offsets", "group", req.Group, "partitions", len(commit), "err", err)
 		c.m.commits.WithLabelValues("failed").Add(float64(len(commit)))
+		// The outcome is unknown (a timed-out write may still apply):
+		// forget the cached offsets, so the next read asks etcd rather
+		// than answer an older offset than the one etcd holds.
+		g.mu.Lock()
+		g.offsetsLoaded = false
+		g.mu.Unlock()
 		for i, t := range req.Topics {
 			for j, p := range t.Partitions {
 				if _, ok := commit[metadata.TP{Topic: t.Topic, Partition: p.Partition}]; ok {

@@ -48,6 +48,7 @@ type Report struct {
 	Conflicts, Skips, Regressions, DeletedServed     int
 	DataLoss, Incomplete, NodeDown                   int
 	Deleted                                          int // acked records below a DeleteRecords point (expected gone)
+	Unverified, UnverifiedOne                        int // acked records past where an incomplete final read stopped
 	DupUnacked                                       int // values never acknowledged but stored twice (not a violation)
 	Rewinds                                          int // a direct reader went back to an offset it had read (not a violation)
 	AttemptedOne, AckedOne, LostOne, DupOne          int64
@@ -246,6 +247,10 @@ func check(in checkInput, rep *Report) {
 				rep.Deleted++
 				return
 			}
+			if fr.ReadTo != nil && a.At.Offset >= fr.ReadTo[a.At.Partition] {
+				rep.Unverified++ // past where an incomplete final read stopped
+				return
+			}
 			rep.Lost++
 			if ev.counts["lost"] >= evidenceCap {
 				ev.more("lost")
@@ -338,6 +343,8 @@ func check(in checkInput, rep *Report) {
 	// acks=1: losses and duplicates are reported, not violations.
 	for _, a := range rec.acks1 {
 		switch n := len(whereOne[a.Value]); {
+		case n == 0 && in.one.ReadTo != nil && a.At.Offset >= in.one.ReadTo[a.At.Partition]:
+			rep.UnverifiedOne++
 		case n == 0:
 			rep.LostOne++
 		case n > 1:

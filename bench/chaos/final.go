@@ -18,6 +18,10 @@ type FinalRead struct {
 	LogStart map[int32]int64
 	HWM      map[int32]int64
 	Recs     map[int32][]readRec
+	// ReadTo is, per partition, the offset the read reached (HWM when it
+	// finished): records at or past it were not seen, neither present nor
+	// missing.
+	ReadTo map[int32]int64
 	// Incomplete lists partitions not read up to their high watermark in
 	// time, with where the read stopped.
 	Incomplete []string
@@ -82,6 +86,7 @@ func finalRead(ctx context.Context, seeds []string, log io.Writer, admin *kgo.Cl
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	fr.ReadTo = next
 	for p := range parts {
 		if next[p] < fr.HWM[p] {
 			fr.Incomplete = append(fr.Incomplete, fmt.Sprintf("%s/%d: read to %d of [%d, %d)", topic, p, next[p], fr.LogStart[p], fr.HWM[p]))

@@ -65,7 +65,10 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "| records below a DeleteRecords point still served (%d requests, %d ok) | %d | %s |\n", r.DeleteRequests, r.DeleteOK, r.DeletedServed, ok(r.DeletedServed))
 	fmt.Fprintf(&b, "| acked records below a DeleteRecords point (expected gone) | %d | |\n", r.Deleted)
 	fmt.Fprintf(&b, "| reader data-loss reports (kgo.ErrDataLoss) | %d | %s |\n", r.DataLoss, ok(r.DataLoss))
-	fmt.Fprintf(&b, "| partitions the final read could not finish | %d | %s |\n", r.Incomplete, ok(r.Incomplete))
+	fmt.Fprintf(&b, "| partitions the final read could not finish in time | %d | %s |\n", r.Incomplete, ok(r.Incomplete))
+	if r.Incomplete > 0 {
+		fmt.Fprintf(&b, "| acked records past where that read stopped: not verified (acks=all, acks=1) | %d, %d | |\n", r.Unverified, r.UnverifiedOne)
+	}
 	fmt.Fprintf(&b, "| nodes that did not come back | %d | %s |\n", r.NodeDown, ok(r.NodeDown))
 	fmt.Fprintf(&b, "| acks=1 records acknowledged (of %d sent) | %d | |\n", r.AttemptedOne, r.AckedOne)
 	fmt.Fprintf(&b, "| acks=1 lost (allowed) | %d | |\n", r.LostOne)

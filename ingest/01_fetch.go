@@ -33,6 +33,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"time"
 
@@ -55,6 +56,9 @@ type fetchPart struct {
 	err   int16
 }
 
+// fetchReadSlack is how long past its MaxWait a fetch may spend reading.
+const fetchReadSlack = 5 * time.Second
+
 // handleFetch returns the function that answers req on the writer: reading
 // is done there, after the responses before it, so a fetch that waits holds
 // no data it read too early.
@@ -66,6 +70,13 @@ func (s *Server) handleFetch(r *request, req *kmsg.FetchRequest) func(context.Co
 
 func (s *Server) fetch(ctx context.Context, r *request, req *kmsg.FetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	// A fetch answers within its MaxWait plus a little, whatever the object
+	// store does: a cold read stuck on the store (an outage, a half-open
+	// connection) fails that partition with KAFKA_STORAGE_ERROR, which
+	// clients retry, instead of holding the response past the client's
+	// read timeout (which would cost every partition of the request).
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond+fetchReadSlack)
+	defer cancel()
 	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return resp
@@ -187,6 +198,11 @@ func (s *Server) fetchPartition(ctx context.Context, req *kmsg.FetchRequest, fp 
 	res, err := p.Read(ctx, fp.rp.FetchOffset, max(room, 0), minOne)
 	if err != nil {
 		sp.ErrorCode = errCode(err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The fetch's own read time ran out on a slow store: a
+			// storage error, which consumers retry with a backoff.
+			sp.ErrorCode = kerr.KafkaStorageError.Code
+		}
 		return 0
 	}
 	sp.HighWatermark = res.HighWatermark

@@ -65,7 +65,10 @@ func newChunkCache(dir string, budget int64, bucket objstore.BucketReader, m *me
 }
 
 // getTimeout bounds one ranged GET (the store's client retries inside it).
-const getTimeout = 2 * time.Minute
+// A run is a few MiB: a GET that takes longer is stuck (a connection that
+// a network partition left half-open), and every reader of that run waits
+// on it, so it is given up and the next reader starts a fresh one.
+const getTimeout = 20 * time.Second
 
 // close cancels GETs under way and waits for prefetches.
 func (c *chunkCache) close() {

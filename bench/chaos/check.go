@@ -34,6 +34,7 @@ type Report struct {
 	Seed     uint64
 	Duration time.Duration
 	Replay   string // the command that replays the run
+	Strata   string // which strata binary ran
 	Dir      string
 	Logs     []string
 	Wall     time.Duration

@@ -17,6 +17,7 @@ func (r *Report) Markdown() string {
 	}
 	fmt.Fprintf(&b, "## strata-chaos seed %d, %s of faults under load: %s\n\n", r.Seed, r.Duration, verdict)
 	fmt.Fprintf(&b, "Replay: `%s`  \n", r.Replay)
+	fmt.Fprintf(&b, "Strata: %s  \n", r.Strata)
 	fmt.Fprintf(&b, "Wall time %s; lease TTL %s, recovery limit %s; logs under `%s`\n\n", r.Wall.Round(time.Second), r.LeaseTTL, r.Limit, r.Dir)
 
 	counts := map[Kind]int{}

@@ -162,6 +162,20 @@ func BuildStrata(ctx context.Context, dir string, out io.Writer) (string, error)
 	return bin, nil
 }
 
+// sourceVersion describes the checkout at root: its commit, and whether
+// the working tree differs from it ("" when git cannot tell).
+func sourceVersion(ctx context.Context, root string) string {
+	rev, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	v := "commit " + strings.TrimSpace(string(rev))
+	if exec.CommandContext(ctx, "git", "-C", root, "diff", "--quiet", "HEAD", "--").Run() != nil {
+		v += " plus uncommitted changes"
+	}
+	return v
+}
+
 // Run starts the cluster, runs the load and the seed's fault schedule,
 // heals everything, lets the cluster settle and checks what the clients
 // saw. A non-nil error is a *HarnessError; the report (possibly partial)
@@ -202,6 +216,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		if cfg.StrataBin, err = BuildStrata(ctx, dir, out); err != nil {
 			return rep, harness(err)
 		}
+		rep.Strata = "built from ./cmd/strata"
+		if wd, err := os.Getwd(); err == nil {
+			if v := sourceVersion(ctx, wd); v != "" {
+				rep.Strata += " at " + v
+			}
+		}
+	} else {
+		rep.Strata = cfg.StrataBin
 	}
 	if cfg.EtcdBin == "" {
 		if cfg.EtcdBin, err = EtcdBinary(); err != nil {

@@ -360,7 +360,9 @@ func TestProducerStateFollowsSealedGroups(t *testing.T) {
 // etcd; an active one is kept.
 func TestProducersExpire(t *testing.T) {
 	e := newEnv(t, 1)
-	const expiry = 400 * time.Millisecond
+	// Long enough that 20 appends on a loaded CI machine finish well
+	// within it (the count of 20 below must see none expired yet).
+	const expiry = 3 * time.Second
 	tr := e.tier(Config{ProducerIDExpiration: expiry})
 	p := e.partition(tr, 0)
 	for i := range 20 {
@@ -376,7 +378,7 @@ func TestProducersExpire(t *testing.T) {
 		t.Fatalf("%d producer keys, %v; want 20", len(st), err)
 	}
 	// One producer stays active, the others go idle.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10*expiry)
 	seq := int32(1)
 	for {
 		b, h := idemBatch(t, 10, 0, seq, 1, "active")
@@ -392,7 +394,7 @@ func TestProducersExpire(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %d producer keys, %d producers in memory; want 1", 10*time.Second, len(st), len(p.Producers()))
+			t.Fatalf("after %v: %d producer keys, %d producers in memory; want 1", 10*expiry, len(st), len(p.Producers()))
 		}
 		time.Sleep(expiry / 8)
 	}

@@ -221,7 +221,7 @@ func (in *Injector) Events() []Event {
 }
 
 // Run applies plan relative to start, each fault at its planned time (or
-// as soon as the previous one healed), skipping those that would not heal
+// minQuiet after the previous one healed, if that is later), skipping those that would not heal
 // before deadline (since the run started). It returns when the plan is
 // done or ctx ends; every fault it applied is healed.
 func (in *Injector) Run(ctx context.Context, plan []Fault, start time.Time, deadline time.Duration) {

@@ -378,7 +378,7 @@ func TestProducersExpire(t *testing.T) {
 		t.Fatalf("%d producer keys, %v; want 20", len(st), err)
 	}
 	// One producer stays active, the others go idle.
-	deadline := time.Now().Add(10*expiry)
+	deadline := time.Now().Add(10 * expiry)
 	seq := int32(1)
 	for {
 		b, h := idemBatch(t, 10, 0, seq, 1, "active")

@@ -22,17 +22,23 @@ type FinalRead struct {
 	// finished): records at or past it were not seen, neither present nor
 	// missing.
 	ReadTo map[int32]int64
+	// Records and Took: how much the read got and how long it took.
+	Records int
+	Took    time.Duration
 	// Incomplete lists partitions not read up to their high watermark in
 	// time, with where the read stopped.
 	Incomplete []string
 }
 
 // finalRead reads every partition of topic from its log start to its high
-// watermark with a fresh client, as reader "final <topic>", within limit.
-func finalRead(ctx context.Context, seeds []string, log io.Writer, admin *kgo.Client, rec *Recorder, topic string, limit time.Duration) (*FinalRead, error) {
-	deadline := time.Now().Add(limit)
+// watermark with a fresh client, as reader "final <topic>". It gives up
+// when no partition advanced for stall, or after limit in all: a read that
+// keeps advancing is slow, not stuck.
+func finalRead(ctx context.Context, seeds []string, log io.Writer, admin *kgo.Client, rec *Recorder, topic string, stall, limit time.Duration) (*FinalRead, error) {
+	start := time.Now()
+	deadline := start.Add(limit)
 	var parts int32
-	if err := retry(ctx, limit, func(ctx context.Context) error {
+	if err := retry(ctx, stall, func(ctx context.Context) error {
 		var err error
 		parts, err = partitionCount(ctx, admin, topic)
 		return err
@@ -41,10 +47,10 @@ func finalRead(ctx context.Context, seeds []string, log io.Writer, admin *kgo.Cl
 	}
 	fr := &FinalRead{Topic: topic, Parts: parts, Recs: map[int32][]readRec{}}
 	var err error
-	if fr.LogStart, err = listOffsetsRetry(ctx, admin, topic, parts, -2, time.Until(deadline)); err != nil {
+	if fr.LogStart, err = listOffsetsRetry(ctx, admin, topic, parts, -2, stall); err != nil {
 		return nil, fmt.Errorf("final read: %w", err)
 	}
-	if fr.HWM, err = listOffsetsRetry(ctx, admin, topic, parts, -1, time.Until(deadline)); err != nil {
+	if fr.HWM, err = listOffsetsRetry(ctx, admin, topic, parts, -1, stall); err != nil {
 		return nil, fmt.Errorf("final read: %w", err)
 	}
 	offs := map[int32]kgo.Offset{}
@@ -70,11 +76,19 @@ func finalRead(ctx context.Context, seeds []string, log io.Writer, admin *kgo.Cl
 		}
 		return true
 	}
-	for !done() && time.Now().Before(deadline) && ctx.Err() == nil {
-		pctx, cancel := context.WithDeadline(ctx, deadline)
+	progress := time.Now()
+	for !done() && time.Now().Before(deadline) && time.Since(progress) < stall && ctx.Err() == nil {
+		until := progress.Add(stall)
+		if deadline.Before(until) {
+			until = deadline
+		}
+		pctx, cancel := context.WithDeadline(ctx, until)
 		fs := cl.PollFetches(pctx)
 		cancel()
 		fs.EachError(func(_ string, _ int32, err error) { rl.fetchErr(err.Error()) })
+		if fs.NumRecords() > 0 {
+			progress = time.Now()
+		}
 		fs.EachRecord(func(r *kgo.Record) {
 			rec.read(rl, tpo{tp{r.Topic, r.Partition}, r.Offset}, string(r.Value))
 			fr.Recs[r.Partition] = append(fr.Recs[r.Partition], readRec{Offset: r.Offset, Value: string(r.Value)})
@@ -87,9 +101,15 @@ func finalRead(ctx context.Context, seeds []string, log io.Writer, admin *kgo.Cl
 		return nil, ctx.Err()
 	}
 	fr.ReadTo = next
+	fr.Took = time.Since(start)
+	why := fmt.Sprintf("no record for %s", stall)
+	if time.Since(progress) < stall {
+		why = fmt.Sprintf("still reading after %s", limit)
+	}
 	for p := range parts {
+		fr.Records += len(fr.Recs[p])
 		if next[p] < fr.HWM[p] {
-			fr.Incomplete = append(fr.Incomplete, fmt.Sprintf("%s/%d: read to %d of [%d, %d)", topic, p, next[p], fr.LogStart[p], fr.HWM[p]))
+			fr.Incomplete = append(fr.Incomplete, fmt.Sprintf("%s/%d: read to %d of [%d, %d) (%s)", topic, p, next[p], fr.LogStart[p], fr.HWM[p], why))
 		}
 	}
 	return fr, nil

@@ -343,13 +343,18 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	load.StopReading(15 * time.Second)
 
 	logf("final read of both topics")
-	all, err := finalRead(ctx, c.Seeds(), clog, load.admin, rec, lcfg.TopicAll, 60*time.Second)
+	all, err := finalRead(ctx, c.Seeds(), clog, load.admin, rec, lcfg.TopicAll, 30*time.Second, 10*time.Minute)
 	if err != nil {
 		return rep, harness(err)
 	}
-	one, err := finalRead(ctx, c.Seeds(), clog, load.admin, rec, lcfg.TopicOne, 60*time.Second)
+	one, err := finalRead(ctx, c.Seeds(), clog, load.admin, rec, lcfg.TopicOne, 30*time.Second, 10*time.Minute)
 	if err != nil {
 		return rep, harness(err)
+	}
+	for _, fr := range []*FinalRead{all, one} {
+		logf("final read of %s: %d records in %s", fr.Topic, fr.Records, fr.Took.Round(time.Millisecond))
+		rep.Notes = append(rep.Notes, fmt.Sprintf("the final read of %s got %d records in %s (%.0f records/s)",
+			fr.Topic, fr.Records, fr.Took.Round(time.Millisecond), float64(fr.Records)/max(fr.Took.Seconds(), 0.001)))
 	}
 	starts := map[int32]time.Duration{}
 	for p := range all.Parts {

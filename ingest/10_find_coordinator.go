@@ -47,6 +47,9 @@ func newCoordinator(cfg Config, meta *metadata.Store, logger *slog.Logger, reg p
 	if gc.Serving == nil {
 		gc.Serving = meta.HoldsLease
 	}
+	if gc.LeaseEpoch == nil {
+		gc.LeaseEpoch = meta.LeaseEpoch
+	}
 	c, err := group.New(gc, meta, logger, reg)
 	if err == nil {
 		return c
@@ -54,6 +57,6 @@ func newCoordinator(cfg Config, meta *metadata.Store, logger *slog.Logger, reg p
 	logger.Error("group coordinator: configuration refused, using defaults", "err", err)
 	// With the default configuration and no registry, New only fails for
 	// a nil store, which meta (typed) never is.
-	c, _ = group.New(group.Config{NodeID: gc.NodeID, Host: gc.Host, Port: gc.Port, Owner: gc.Owner, OwnershipVersion: gc.OwnershipVersion, Serving: gc.Serving}, meta, logger, nil)
+	c, _ = group.New(group.Config{NodeID: gc.NodeID, Host: gc.Host, Port: gc.Port, Owner: gc.Owner, OwnershipVersion: gc.OwnershipVersion, Serving: gc.Serving, LeaseEpoch: gc.LeaseEpoch}, meta, logger, nil)
 	return c
 }

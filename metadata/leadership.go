@@ -36,3 +36,8 @@ func (s *Store) NodeLive(id int32) bool {
 	_, ok := s.cache.nodes[id]
 	return ok
 }
+
+// LeaseEpoch changes whenever this Store's lease is replaced by a new one
+// (the old one expired: the node was paused or cut off past its TTL). It is
+// the etcd revision at which the current lease was granted.
+func (s *Store) LeaseEpoch() int64 { return s.leaseRev.Load() }

@@ -72,6 +72,13 @@ type Config struct {
 	// coordinate its groups meanwhile). Offset commits and fetches then
 	// answer NOT_COORDINATOR. Nil: always.
 	Serving func() bool
+	// LeaseEpoch changes whenever this node's etcd lease is replaced (it
+	// was lost: the node was paused or cut off past the TTL, and other
+	// nodes took its groups over). Generations begun under an earlier
+	// epoch take no more commits: a consumer of the old session would
+	// otherwise move committed offsets back past what the group committed
+	// elsewhere meanwhile. Nil: never changes.
+	LeaseEpoch func() int64
 }
 
 // Defaults applied by New.
@@ -95,6 +102,14 @@ func (c *Coordinator) owner(name string) (nodeID int32, host string, port int32)
 		}
 	}
 	return c.cfg.NodeID, c.cfg.Host, c.cfg.Port
+}
+
+// leaseEpoch is cfg.LeaseEpoch's value, or 0.
+func (c *Coordinator) leaseEpoch() int64 {
+	if c.cfg.LeaseEpoch == nil {
+		return 0
+	}
+	return c.cfg.LeaseEpoch()
 }
 
 // ownershipVersion is cfg.OwnershipVersion's value, or 0.

@@ -61,11 +61,14 @@ type group struct {
 	// stopped: the coordinator closed; timers do nothing.
 	stopped bool
 
-	state        State
-	generation   int32
-	protocolType string // set by the first member, cleared when empty
-	protocol     string // selected protocol of the current generation
-	leader       string
+	state      State
+	generation int32
+	// generationEpoch is the coordinator's lease epoch when generation
+	// began; a generation from an earlier epoch takes no commits.
+	generationEpoch int64
+	protocolType    string // set by the first member, cleared when empty
+	protocol        string // selected protocol of the current generation
+	leader          string
 
 	members map[string]*member
 	// pending are member ids handed out with MEMBER_ID_REQUIRED (KIP-394)
@@ -471,6 +474,7 @@ func (g *group) completeJoinLocked() {
 		return
 	}
 	g.generation++
+	g.generationEpoch = g.c.leaseEpoch()
 	g.c.m.rebalances.Inc()
 	if len(g.members) == 0 {
 		// The protocol type stays, as in Kafka: listing tools show an

@@ -89,3 +89,31 @@ func TestOffsetsAfterACommitWithUnknownOutcome(t *testing.T) {
 		t.Fatalf("fetch after a timed-out commit that applied: %d (code %d), want 20 (what etcd holds)", off, code)
 	}
 }
+
+// A coordinator whose lease was replaced (it was paused or cut off past the
+// TTL; another node ran the group meanwhile) takes no commit from a
+// generation begun before: a consumer of the old session would move the
+// committed offsets back. Once the member rejoins, it commits again.
+func TestCommitsOfAGenerationFromBeforeALostLease(t *testing.T) {
+	var epoch atomic.Int64
+	c := newCoord(t, func(cfg *Config) { cfg.LeaseEpoch = epoch.Load })
+	g := groupName(t)
+	m := newTestMember(t, c, g, "zombie")
+	m.join()
+	m.sync(map[string][]byte{m.id: nil})
+	if code := m.commit(10); code != 0 {
+		t.Fatalf("commit before the lease was lost: %v", kerr.ErrorForCode(code))
+	}
+	epoch.Add(1) // the node's lease expired and it holds a new one
+	if code := m.commit(5); code != kerr.IllegalGeneration.Code {
+		t.Fatalf("commit of the old session after the lease was replaced: %v, want ILLEGAL_GENERATION", kerr.ErrorForCode(code))
+	}
+	if off, code := fetchOne(t, c, g, "t1", 0); code != 0 || off != 10 {
+		t.Fatalf("committed offset after the refused commit: %d (code %d), want 10", off, code)
+	}
+	m.join()
+	m.sync(map[string][]byte{m.id: nil})
+	if code := m.commit(11); code != 0 {
+		t.Fatalf("commit after rejoining: %v", kerr.ErrorForCode(code))
+	}
+}

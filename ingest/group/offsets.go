@@ -84,6 +84,13 @@ func (g *group) validateCommitLocked(req *kmsg.OffsetCommitRequest) int16 {
 		if req.Generation != g.generation {
 			return kerr.IllegalGeneration.Code
 		}
+		if g.generationEpoch != g.c.leaseEpoch() {
+			// The generation began before this node lost its lease (it
+			// was paused or cut off past the TTL): another coordinator
+			// may have run the group and taken newer commits since. Its
+			// members must rejoin before they commit again.
+			return kerr.IllegalGeneration.Code
+		}
 	} else if g.state != Empty {
 		// No member and no generation: only an empty group takes it.
 		return kerr.UnknownMemberID.Code

@@ -151,38 +151,25 @@ func (s *Store) applyOwnIndexChanges(resp *clientv3.TxnResponse, puts []event) {
 // lagging watch has not delivered yet.
 func (s *Store) ReferencedObjects(ctx context.Context) (map[string]struct{}, error) {
 	refs := make(map[string]struct{})
-	from := s.keys.prefix + "partitions/"
-	end := s.keys.prefix + "partitions" + string(rune('/'+1))
-	var rev int64
-	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(loadPageSize)}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
+	var bad error
+	err := s.rangePages(ctx, s.keys.prefix+"partitions/", false, func(key string, value []byte) {
+		if bad != nil || s.keys.parseKey(key).kind != kindIndex {
+			return
 		}
-		rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-		resp, err := s.cli.Get(rctx, from, opts...)
-		cancel()
+		e, err := decodeIndexEntry(value)
 		if err != nil {
-			return nil, fmt.Errorf("metadata: read index entries: %w", err)
+			bad = fmt.Errorf("metadata: index entry %s: %w", key, err)
+			return
 		}
-		if rev == 0 {
-			rev = resp.Header.Revision
-		}
-		for _, kv := range resp.Kvs {
-			if s.keys.parseKey(string(kv.Key)).kind != kindIndex {
-				continue
-			}
-			e, err := decodeIndexEntry(kv.Value)
-			if err != nil {
-				return nil, fmt.Errorf("metadata: index entry %s: %w", kv.Key, err)
-			}
-			refs[e.Object] = struct{}{}
-		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			return refs, nil
-		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		refs[e.Object] = struct{}{}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("metadata: read index entries: %w", err)
 	}
+	if bad != nil {
+		return nil, bad
+	}
+	return refs, nil
 }
 
 // HoldsLease reports whether this Store's node lease is certainly alive in

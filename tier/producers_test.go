@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/segment/kbatch"
-	"github.com/strata-io/strata/tier/objstore"
 )
 
 // idemBatch builds an idempotent producer's batch of n records.
@@ -126,24 +124,7 @@ func TestProducerStateSurvivesTakeover(t *testing.T) {
 // newEnvTxnOps is newEnv with an etcd whose --max-txn-ops is maxTxnOps.
 func newEnvTxnOps(t *testing.T, partitions int32, maxTxnOps uint) *env {
 	t.Helper()
-	ctx := context.Background()
-	e, err := metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: t.TempDir(), MaxTxnOps: maxTxnOps}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	b, err := objstore.Open(ctx, "file://"+filepath.Join(t.TempDir(), "objects"), objstore.Options{CreateBucket: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	ev := &env{t: t, etcd: e, bucket: &faultyBucket{Bucket: b}, topic: "orders"}
-	m := ev.meta()
-	if _, err := m.CreateTopic(ctx, ev.topic, partitions, nil); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { _, ok := m.Topic(ev.topic); return ok })
-	return ev
+	return newEnvWith(t, partitions, nil, maxTxnOps)
 }
 
 // stallFlusher makes the flusher take one batch appended to p and wait in

@@ -43,8 +43,15 @@ func newEnv(t *testing.T, partitions int32) *env {
 
 func newEnvConfigs(t *testing.T, partitions int32, configs map[string]string) *env {
 	t.Helper()
+	return newEnvWith(t, partitions, configs, 0)
+}
+
+// newEnvWith starts the env's etcd with --max-txn-ops maxTxnOps (0: the
+// embedded default) and creates the topic with configs.
+func newEnvWith(t *testing.T, partitions int32, configs map[string]string, maxTxnOps uint) *env {
+	t.Helper()
 	ctx := context.Background()
-	e, err := metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: t.TempDir()}, nil)
+	e, err := metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: t.TempDir(), MaxTxnOps: maxTxnOps}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,12 +22,14 @@ package ingest
 // * Unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION (Produce never
 //   creates topics; clients send Metadata first, which may). v13 names topics
 //   by id: an unknown id is UNKNOWN_TOPIC_ID.
-// * Transactions are not supported yet. As in Kafka, transactional batches in
-//   a request without a transactional id fail the whole request with
-//   TRANSACTIONAL_ID_AUTHORIZATION_FAILED; with one, each transactional
-//   partition is INVALID_TXN_STATE (no coordinator ever began a transaction:
-//   InitProducerId refuses transactional ids). A transactional id with plain
-//   batches is accepted, as Kafka does.
+// * Transactions: as in Kafka, transactional batches in a request without a
+//   transactional id fail the whole request with
+//   TRANSACTIONAL_ID_AUTHORIZATION_FAILED. A producer's first transactional
+//   batch in a partition is taken only once the coordinator's state (etcd)
+//   shows the partition in that producer's ongoing transaction (KIP-890
+//   part 1): else INVALID_TXN_STATE, or INVALID_PRODUCER_EPOCH for a fenced
+//   epoch. Later batches of the same transaction need no check. A
+//   transactional id with plain batches is accepted, as Kafka does.
 // * Idempotent batches (producer id >= 0, ids from InitProducerId) are
 //   deduplicated by the tier over the last 5 batches per producer and
 //   partition, as Kafka does: a duplicate is answered with its original
@@ -64,7 +66,6 @@ var (
 	errMultipleBatches = errors.New("ingest: produce v3+ takes exactly one record batch per partition")
 	errControlBatch    = errors.New("ingest: clients cannot write control batches")
 	errTooLarge        = errors.New("ingest: record batch larger than max.message.bytes")
-	errTransactional   = errors.New("ingest: transactions are not supported: no transaction was begun")
 )
 
 // producePart is one partition of a produce request while it is handled.
@@ -168,17 +169,24 @@ func (s *Server) handleProduce(ctx context.Context, r *request, req *kmsg.Produc
 			if pp.resp.ErrorCode != 0 {
 				continue
 			}
-			if pp.hdr.IsTransactional() {
-				fail(pp.resp, kerr.InvalidTxnState.Code, errTransactional)
-				continue
-			}
 			tp := metadata.TP{Topic: topics[i].Name, Partition: rp.Partition}
 			p, err := s.tier.Partition(appendCtx, tp)
 			if err != nil {
 				fail(pp.resp, errCode(err), err)
 				continue
 			}
-			base, wait, err := p.Append(appendCtx, rp.Records, pp.hdr)
+			var (
+				base int64
+				wait func(context.Context) error
+			)
+			if h := pp.hdr; h.IsTransactional() {
+				id := *req.TransactionID
+				base, wait, err = p.AppendTxn(appendCtx, rp.Records, h, func(ctx context.Context) error {
+					return s.txns.Verify(ctx, id, h.ProducerID, h.ProducerEpoch, tp)
+				})
+			} else {
+				base, wait, err = p.Append(appendCtx, rp.Records, pp.hdr)
+			}
 			if err != nil {
 				fail(pp.resp, errCode(err), err)
 				continue

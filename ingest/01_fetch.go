@@ -15,8 +15,12 @@ package ingest
 //   that the first batch of the response is returned whole even when larger
 //   (Kafka's minOneMessage: a consumer must never be stuck). Only durable
 //   data is returned (below the high watermark).
-// * HighWatermark = LastStableOffset (no transactions) and LogStartOffset
-//   come from the tier; an offset outside [log start, HW] is
+// * IsolationLevel 1 (read_committed, v4+) reads up to the last stable
+//   offset and answers the aborted transactions of the range read
+//   (AbortedTransactions, from the tier's aborted index, never a scan);
+//   read_uncommitted reads up to the high watermark. Control batches
+//   (markers) are returned as stored: clients skip them.
+// * HighWatermark, LastStableOffset and LogStartOffset come from the tier; an offset outside [log start, HW] is
 //   OFFSET_OUT_OF_RANGE. CurrentLeaderEpoch (v9+): above ours
 //   UNKNOWN_LEADER_EPOCH, below FENCED_LEADER_EPOCH. LastFetchedEpoch (v12+)
 //   needs no divergence check: a leader change never truncates durable data.
@@ -28,8 +32,8 @@ package ingest
 // * The response's MaxBytes is capped at 55 MiB (Kafka's broker
 //   fetch.max.bytes default), so memory per fetch is bounded whatever the
 //   client asks; a batch larger than that still goes out alone (minOne).
-// * IsolationLevel, Rack, ReplicaID/ReplicaState and the v18 broker tags are
-//   accepted and ignored: every fetcher is a consumer.
+// * Rack, ReplicaID/ReplicaState and the v18 broker tags are accepted and
+//   ignored: every fetcher is a consumer.
 
 import (
 	"context"
@@ -185,7 +189,7 @@ func (s *Server) fetchPartition(ctx context.Context, req *kmsg.FetchRequest, fp 
 	}
 	*changed = append(*changed, p.Changed())
 	sp.HighWatermark = p.HighWatermark()
-	sp.LastStableOffset = sp.HighWatermark
+	sp.LastStableOffset = p.LastStableOffset()
 	sp.LogStartOffset = p.LogStartOffset()
 
 	// The client's MaxBytes, but never above the broker's own ceiling:
@@ -195,7 +199,8 @@ func (s *Server) fetchPartition(ctx context.Context, req *kmsg.FetchRequest, fp 
 	if room <= 0 && !minOne {
 		return 0 // the response is full; the client fetches this next time
 	}
-	res, err := p.Read(ctx, fp.rp.FetchOffset, max(room, 0), minOne)
+	committed := req.IsolationLevel == 1
+	res, err := p.ReadIsolated(ctx, fp.rp.FetchOffset, max(room, 0), minOne, committed)
 	if err != nil {
 		sp.ErrorCode = errCode(err)
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -206,8 +211,18 @@ func (s *Server) fetchPartition(ctx context.Context, req *kmsg.FetchRequest, fp 
 		return 0
 	}
 	sp.HighWatermark = res.HighWatermark
-	sp.LastStableOffset = res.HighWatermark
+	sp.LastStableOffset = res.LastStableOffset
 	sp.LogStartOffset = res.LogStartOffset
+	if committed {
+		// An empty list, not null, tells read_committed clients there is
+		// nothing to skip.
+		sp.AbortedTransactions = make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, 0, len(res.Aborted))
+		for _, a := range res.Aborted {
+			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+			at.ProducerID, at.FirstOffset = a.ProducerID, a.First
+			sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+		}
+	}
 	if len(res.Batches) > 0 {
 		sp.RecordBatches = res.Batches
 	}

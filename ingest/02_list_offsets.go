@@ -1,7 +1,8 @@
 package ingest
 
 // ListOffsets: v1-v11 served (v0's offsets-before-time form is not, as in Kafka 4.0)
-// * -1 latest: the high watermark (durable end), with our leader epoch.
+// * -1 latest: the high watermark (durable end), with our leader epoch; the
+//   last stable offset for read_committed.
 // * -2 earliest and -4 earliest-local (v8+): the log start offset.
 // * -3 max timestamp (v7+): the first record with the largest timestamp, and
 //   that timestamp (offset -1, timestamp -1 for an empty partition).
@@ -17,7 +18,8 @@ package ingest
 //   FENCED_LEADER_EPOCH, -1 unchecked.
 // * The leader epoch returned with a historical offset is -1 (unknown): we do
 //   not track the epoch of each record, and -1 is what clients expect then.
-// * IsolationLevel is irrelevant: there are no transactions, LSO = HW.
+// * IsolationLevel 1 (read_committed, v2+): latest is the last stable
+//   offset instead of the high watermark.
 // * TimeoutMillis (v10+) is not needed: lookups do not wait on remote storage
 //   beyond the request itself.
 
@@ -58,7 +60,7 @@ func (s *Server) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsReq
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			tp := metadata.TP{Topic: rt.Topic, Partition: rp.Partition}
-			s.listOffset(ctx, req.Version, tp, rp, seen[tp] > 1, &sp)
+			s.listOffset(ctx, req.Version, req.IsolationLevel == 1, tp, rp, seen[tp] > 1, &sp)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -68,7 +70,7 @@ func (s *Server) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsReq
 
 // listOffset answers one partition into sp, whose defaults (offset -1,
 // timestamp -1, epoch -1) stand for "no answer".
-func (s *Server) listOffset(ctx context.Context, version int16, tp metadata.TP, rp kmsg.ListOffsetsRequestTopicPartition, dup bool, sp *kmsg.ListOffsetsResponseTopicPartition) {
+func (s *Server) listOffset(ctx context.Context, version int16, committed bool, tp metadata.TP, rp kmsg.ListOffsetsRequestTopicPartition, dup bool, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	if dup {
 		sp.ErrorCode = kerr.InvalidRequest.Code
 		return
@@ -89,6 +91,9 @@ func (s *Server) listOffset(ctx context.Context, version int16, tp metadata.TP, 
 	switch rp.Timestamp {
 	case -1:
 		sp.Offset = p.HighWatermark()
+		if committed {
+			sp.Offset = p.LastStableOffset()
+		}
 		sp.LeaderEpoch = p.LeaderEpoch()
 	case -2, -4:
 		sp.Offset = p.LogStartOffset()

@@ -5,10 +5,11 @@ package ingest
 //   group id picks (metadata.AssignedNodeFor), as partitions are assigned.
 //   Other nodes answer NOT_COORDINATOR for it. v4+ batch keys
 //   (CoordinatorKeys), each answered on its own.
-// * Transactional ids (key type 1), share groups (2) and unknown types get
-//   INVALID_REQUEST with a message: Strata has no transaction or share
-//   coordinator, and saying so fails the client at once rather than after
-//   its retries.
+// * Transactional ids (key type 1, v1+) are placed the same way, by the
+//   transaction coordinator (ingest/txn).
+// * Share groups (2) and unknown types get INVALID_REQUEST with a message:
+//   Strata has no share coordinator, and saying so fails the client at once
+//   rather than after its retries.
 // * After Close starts, COORDINATOR_NOT_AVAILABLE.
 //
 // The coordinator is made here for the server (newCoordinator) and closed
@@ -25,6 +26,9 @@ import (
 )
 
 func (s *Server) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
+	if req.Version >= 1 && req.CoordinatorType == 1 {
+		return s.findTxnCoordinator(req)
+	}
 	return s.groups.FindCoordinator(req)
 }
 

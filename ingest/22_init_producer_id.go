@@ -15,19 +15,19 @@ package ingest
 //   for idempotent producers. An epoch that cannot be bumped (Kafka keeps
 //   32767 out of use) gets a new id with epoch 0. Exactly one of the two set
 //   to -1 is INVALID_REQUEST, as in Kafka.
-// * Transactions are not supported yet: a transactional id is answered
-//   TRANSACTIONAL_ID_AUTHORIZATION_FAILED (the response has no message
-//   field). Every client treats it as fatal at once, where a retriable code
-//   would only make it retry until its timeout; it is also what Produce
-//   answers for transactional batches. An empty transactional id is
-//   INVALID_REQUEST, as in Kafka. (FindCoordinator for a transactional id is
-//   already refused, so most transactional clients stop before this.)
-// * TransactionTimeoutMillis is ignored: there are no transactions.
+// * With a transactional id the transaction coordinator answers
+//   (ingest/txn): NOT_COORDINATOR on a node that does not coordinate the
+//   id; an unfinished transaction of the id is ended first (a prepared one
+//   as decided, an ongoing one aborted, fencing its producer), then the
+//   epoch is bumped. An empty transactional id is INVALID_REQUEST, as in
+//   Kafka. TransactionTimeoutMillis must be in (0, TransactionMaxTimeout].
+// * Without one, TransactionTimeoutMillis is ignored.
 
 import (
 	"context"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -87,8 +87,9 @@ func (s *Server) handleInitProducerID(ctx context.Context, req *kmsg.InitProduce
 		if *req.TransactionalID == "" {
 			return fail(kerr.InvalidRequest.Code)
 		}
-		s.log.Info("InitProducerId refused: transactions are not supported", "transactional_id", *req.TransactionalID)
-		return fail(kerr.TransactionalIDAuthorizationFailed.Code)
+		ctx, cancel := context.WithTimeout(ctx, txnTimeout+5*time.Second)
+		defer cancel()
+		return s.txns.InitProducerID(ctx, req)
 	}
 
 	// ProducerID and ProducerEpoch exist from v3; kmsg leaves them at -1

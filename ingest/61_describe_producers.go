@@ -4,8 +4,10 @@ package ingest
 // * The idempotent producers the partition's leader remembers (the tier
 //   keeps the last 5 batches of each, for deduplication): ProducerID,
 //   ProducerEpoch, LastSequence (-1 if none remembered), LastTimestamp (when
-//   it last wrote, unix ms). CoordinatorEpoch and CurrentTxnStartOffset are
-//   -1: there are no transactions. Sorted by producer id.
+//   it last wrote, unix ms), CurrentTxnStartOffset (the first offset of its
+//   open transaction in the partition, else -1) and CoordinatorEpoch (the
+//   number of the last transaction whose marker the partition took, else
+//   -1). Sorted by producer id.
 // * An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION; a
 //   partition another node leads is NOT_LEADER_OR_FOLLOWER (clients send
 //   each partition to its leader).
@@ -61,8 +63,8 @@ func (s *Server) describeProducers(ctx context.Context, tp metadata.TP, sp *kmsg
 		ap.ProducerEpoch = int32(pi.ProducerEpoch)
 		ap.LastSequence = pi.LastSequence
 		ap.LastTimestamp = pi.LastTimestamp
-		ap.CoordinatorEpoch = -1
-		ap.CurrentTxnStartOffset = -1
+		ap.CoordinatorEpoch = pi.CoordinatorEpoch
+		ap.CurrentTxnStartOffset = pi.TxnStartOffset
 		sp.ActiveProducers = append(sp.ActiveProducers, ap)
 	}
 }

@@ -78,6 +78,22 @@ func (s *Server) dispatch(ctx context.Context, r *request) (kmsg.Response, func(
 		return s.handleDescribeCluster(body), nil, nil
 	case *kmsg.DescribeProducersRequest:
 		return s.handleDescribeProducers(ctx, body), nil, nil
+	// Transactions: in request order on the reader, except what waits
+	// for markers or runs on the group coordinator.
+	case *kmsg.AddPartitionsToTxnRequest:
+		return s.handleAddPartitionsToTxn(ctx, body), nil, nil
+	case *kmsg.AddOffsetsToTxnRequest:
+		return s.handleAddOffsetsToTxn(ctx, body), nil, nil
+	case *kmsg.EndTxnRequest:
+		return nil, func(ctx context.Context) kmsg.Response { return s.handleEndTxn(ctx, body) }, nil
+	case *kmsg.WriteTxnMarkersRequest:
+		return nil, s.handleWriteTxnMarkers(ctx, body), nil
+	case *kmsg.TxnOffsetCommitRequest:
+		return nil, s.handleTxnOffsetCommit(body), nil
+	case *kmsg.DescribeTransactionsRequest:
+		return s.handleDescribeTransactions(ctx, body), nil, nil
+	case *kmsg.ListTransactionsRequest:
+		return s.handleListTransactions(ctx, body), nil, nil
 	}
 	return nil, nil, fmt.Errorf("ingest: no handler for %s v%d", kmsg.NameForKey(r.key), r.version)
 }

@@ -38,6 +38,8 @@ func errCode(err error) int16 {
 		return kerr.OutOfOrderSequenceNumber.Code
 	case errors.Is(err, tier.ErrInvalidProducerEpoch):
 		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, tier.ErrInvalidTxnState):
+		return kerr.InvalidTxnState.Code
 	case errors.Is(err, tier.ErrRecordTooLarge):
 		return kerr.MessageTooLarge.Code
 	case errors.Is(err, metadata.ErrTopicExists):

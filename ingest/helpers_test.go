@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -118,7 +119,7 @@ func startNode(t testing.TB, mod func(*Config)) *testNode {
 		mod(&cfg)
 	}
 	reg := prometheus.NewRegistry()
-	srv := NewServer(cfg, meta, tr, nil, reg)
+	srv := NewServer(cfg, meta, tr, testLogger(), reg)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -308,4 +309,12 @@ func fetchReq(version int16, topic string, id [16]byte, partition int32, offset 
 
 func topicPartition(topic string, p int32) metadata.TP {
 	return metadata.TP{Topic: topic, Partition: p}
+}
+
+// testLogger logs to stderr when STRATA_TEST_LOG is set, else nowhere.
+func testLogger() *slog.Logger {
+	if os.Getenv("STRATA_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -50,8 +50,9 @@ func TestInitProducerID(t *testing.T) {
 		{"id without epoch", 3, nil, 42, -1, kerr.InvalidRequest.Code, -1, -1},
 		{"epoch without id", 3, nil, -1, 3, kerr.InvalidRequest.Code, -1, -1},
 		{"negative id", 3, nil, -5, 3, kerr.InvalidRequest.Code, -1, -1},
-		{"transactional", 1, kmsg.StringPtr("txn"), -1, -1, kerr.TransactionalIDAuthorizationFailed.Code, -1, -1},
-		{"transactional v4", 4, kmsg.StringPtr("txn"), -1, -1, kerr.TransactionalIDAuthorizationFailed.Code, -1, -1},
+		{"transactional", 1, kmsg.StringPtr("txn"), -1, -1, 0, -2, 0},
+		{"transactional v4", 4, kmsg.StringPtr("txn-v4"), -1, -1, 0, -2, 0},
+		{"transactional, stale producer", 4, kmsg.StringPtr("txn-v4"), 1, 0, kerr.ProducerFenced.Code, -1, -1},
 		{"empty transactional id", 1, kmsg.StringPtr(""), -1, -1, kerr.InvalidRequest.Code, -1, -1},
 	}
 	for _, tt := range tests {

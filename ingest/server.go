@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-io/strata/ingest/group"
+	"github.com/strata-io/strata/ingest/txn"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/tier"
 )
@@ -42,6 +44,15 @@ type Config struct {
 	// (session timeout bounds, initial rebalance delay); its node id and
 	// address are always this server's.
 	Groups group.Config
+	// TransactionMaxTimeout bounds a producer's transaction.timeout.ms
+	// (Kafka's transaction.max.timeout.ms); default 15 minutes.
+	TransactionMaxTimeout time.Duration
+	// TransactionScanInterval is how often the transaction coordinator
+	// looks for expired and unfinished transactions; default 1 s.
+	TransactionScanInterval time.Duration
+
+	// txnAfterPrepare is txn.Config.AfterPrepare: a fault hook for tests.
+	txnAfterPrepare func(metadata.TxnState) error
 }
 
 // Defaults applied by NewServer.
@@ -62,6 +73,12 @@ type Server struct {
 	// groups coordinates every consumer group; made by NewServer,
 	// closed by Close.
 	groups *group.Coordinator
+	// txns coordinates transactions; made by NewServer, closed by Close.
+	txns *txn.Coordinator
+	// peers sends WriteTxnMarkers to partition leaders on other nodes
+	// (made on first use, closed by Close).
+	peersMu sync.Mutex
+	peers   *kgo.Client
 	// pids hands out producer ids for InitProducerId.
 	pids producerIDPool
 
@@ -112,6 +129,7 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	s.groups = newCoordinator(cfg, meta, logger, reg)
+	s.txns = s.newTxnCoordinator()
 	return s
 }
 
@@ -210,6 +228,12 @@ func (s *Server) Close(ctx context.Context) error {
 	// Joins and syncs waiting for a rebalance are answered NOT_COORDINATOR
 	// now, so they do not hold the drain up.
 	s.groups.Close()
+	s.txns.Close()
+	s.peersMu.Lock()
+	if s.peers != nil {
+		s.peers.Close()
+	}
+	s.peersMu.Unlock()
 
 	done := make(chan struct{})
 	go func() {

@@ -243,6 +243,21 @@ func skimWith(s *skimmer, req kmsg.Request) bool {
 		skimDescribeCluster(s, v)
 	case *kmsg.DescribeProducersRequest:
 		skimDescribeProducers(s, v)
+	// Transactions.
+	case *kmsg.AddPartitionsToTxnRequest:
+		skimAddPartitionsToTxn(s, v)
+	case *kmsg.AddOffsetsToTxnRequest:
+		skimAddOffsetsToTxn(s, v)
+	case *kmsg.EndTxnRequest:
+		skimEndTxn(s, v)
+	case *kmsg.WriteTxnMarkersRequest:
+		skimWriteTxnMarkers(s, v)
+	case *kmsg.TxnOffsetCommitRequest:
+		skimTxnOffsetCommit(s, v)
+	case *kmsg.DescribeTransactionsRequest:
+		skimDescribeTransactions(s, v)
+	case *kmsg.ListTransactionsRequest:
+		skimListTransactions(s, v)
 	default:
 		return false
 	}
@@ -704,5 +719,99 @@ func skimDescribeProducers(s *skimmer, _ int16) {
 		s.array(func() { s.skip(4) })
 		s.tags(nil)
 	})
+	s.tags(nil)
+}
+
+// skimTxnTopics passes a topic array of partition indexes (AddPartitionsToTxn,
+// WriteTxnMarkers).
+func skimTxnTopics(s *skimmer) {
+	s.array(func() {
+		s.str(false)
+		s.array(func() { s.skip(4) })
+		s.tags(nil)
+	})
+}
+
+func skimAddPartitionsToTxn(s *skimmer, v int16) {
+	if v >= 4 {
+		s.array(func() {
+			s.str(false)      // TransactionalID
+			s.skip(8 + 2 + 1) // ProducerID, ProducerEpoch, VerifyOnly
+			skimTxnTopics(s)
+			s.tags(nil)
+		})
+	} else {
+		s.str(false)  // TransactionalID
+		s.skip(8 + 2) // ProducerID, ProducerEpoch
+		skimTxnTopics(s)
+	}
+	s.tags(nil)
+}
+
+func skimAddOffsetsToTxn(s *skimmer, _ int16) {
+	s.str(false)  // TransactionalID
+	s.skip(8 + 2) // ProducerID, ProducerEpoch
+	s.str(false)  // Group
+	s.tags(nil)
+}
+
+func skimEndTxn(s *skimmer, _ int16) {
+	s.str(false)      // TransactionalID
+	s.skip(8 + 2 + 1) // ProducerID, ProducerEpoch, Commit
+	s.tags(nil)
+}
+
+func skimWriteTxnMarkers(s *skimmer, v int16) {
+	s.array(func() {
+		s.skip(8 + 2 + 1) // ProducerID, ProducerEpoch, Committed
+		skimTxnTopics(s)
+		s.skip(4) // CoordinatorEpoch
+		if v >= 2 {
+			s.skip(1) // TransactionVersion
+		}
+		s.tags(nil)
+	})
+	s.tags(nil)
+}
+
+func skimTxnOffsetCommit(s *skimmer, v int16) {
+	s.str(false)  // TransactionalID
+	s.str(false)  // Group
+	s.skip(8 + 2) // ProducerID, ProducerEpoch
+	if v >= 3 {
+		s.skip(4)    // Generation
+		s.str(false) // MemberID
+		s.str(true)  // InstanceID
+	}
+	s.array(func() {
+		s.str(false)
+		s.array(func() {
+			n := 4 + 8 // Partition, Offset
+			if v >= 2 {
+				n += 4 // LeaderEpoch
+			}
+			s.skip(n)
+			s.str(true) // Metadata
+			s.tags(nil)
+		})
+		s.tags(nil)
+	})
+	s.tags(nil)
+}
+
+func skimDescribeTransactions(s *skimmer, _ int16) {
+	s.array(func() { s.str(false) })
+	s.tags(nil)
+}
+
+func skimListTransactions(s *skimmer, v int16) {
+	s.array(func() { s.str(false) }) // StateFilters
+	s.array(func() { s.skip(8) })    // ProducerIDFilters
+	if v >= 1 {
+		s.skip(8) // DurationFilterMillis
+	}
+	if v >= 2 {
+		s.str(true) // TransactionalIDPattern
+	}
 	s.tags(nil)
 }

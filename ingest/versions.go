@@ -55,6 +55,16 @@ var served = map[int16]versionRange{
 	int16(kmsg.IncrementalAlterConfigs): {advertisedMin: 0, min: 0, max: 1},
 	int16(kmsg.DescribeCluster):         {advertisedMin: 0, min: 0, max: 2},
 	int16(kmsg.DescribeProducers):       {advertisedMin: 0, min: 0, max: 0},
+
+	// Transactions (24_transactions.go). EndTxn v5 and TxnOffsetCommit v5
+	// belong to transaction version 2 (KIP-890 part 2), not served.
+	int16(kmsg.AddPartitionsToTxn):   {advertisedMin: 0, min: 0, max: 5},
+	int16(kmsg.AddOffsetsToTxn):      {advertisedMin: 0, min: 0, max: 4},
+	int16(kmsg.EndTxn):               {advertisedMin: 0, min: 0, max: 4},
+	int16(kmsg.WriteTxnMarkers):      {advertisedMin: 0, min: 0, max: 1},
+	int16(kmsg.TxnOffsetCommit):      {advertisedMin: 0, min: 0, max: 4},
+	int16(kmsg.DescribeTransactions): {advertisedMin: 0, min: 0, max: 0},
+	int16(kmsg.ListTransactions):     {advertisedMin: 0, min: 0, max: 1},
 }
 
 // isServed reports whether we parse and answer version v of key.

@@ -123,6 +123,10 @@ type PartitionState struct {
 	// Today's state is in per-producer keys (PartitionProducers); a leader
 	// moves this one there (MigrateProducers).
 	Producers []byte
+	// StableOffset is the last stable offset as of the last commit: the
+	// first offset of the oldest transaction still open then, else
+	// DurableOffset. Readers of committed data stop there.
+	StableOffset int64
 }
 
 // IndexEntry points at a run of segment blocks of one partition inside one
@@ -150,4 +154,13 @@ type PartitionCommit struct {
 	// MaxCommitProducers of them. Each goes to its own key; the others keep
 	// theirs.
 	Producers []byte
+	// StableOffset, when set, is the last stable offset as of this commit
+	// (below DurableOffset while a transaction is open); nil means
+	// DurableOffset.
+	StableOffset *int64
+	// Aborted is the transactions whose abort marker this commit makes
+	// durable; each gets a key in the partition's aborted-transaction
+	// index, in the same etcd transaction. Each costs one operation of
+	// the MaxCommitProducers budget.
+	Aborted []AbortedTxn
 }

@@ -192,6 +192,9 @@ type stateRec struct {
 	Durable     int64           `json:"durable"`
 	LeaderEpoch int32           `json:"leader_epoch"`
 	Producers   json.RawMessage `json:"producers,omitempty"`
+	// Stable is the last stable offset, written only while it is below
+	// Durable (a transaction is open).
+	Stable *int64 `json:"stable,omitempty"`
 }
 
 type logStartRec struct {

@@ -127,6 +127,10 @@ func (s *Store) PartitionState(ctx context.Context, tp TP) (PartitionState, erro
 				return PartitionState{}, err
 			}
 			ps.DurableOffset, ps.LeaderEpoch, ps.Producers = st.Durable, st.LeaderEpoch, []byte(st.Producers)
+			ps.StableOffset = st.Durable
+			if st.Stable != nil && *st.Stable < st.Durable {
+				ps.StableOffset = *st.Stable
+			}
 		}
 		if kv := rangeKV(resp, 1); kv != nil {
 			if ps.LogStartOffset, err = decodeLogStart(kv.Value); err != nil {
@@ -193,7 +197,7 @@ func (s *Store) CommitFlush(ctx context.Context, commits []PartitionCommit) (fen
 		op := &ops[i]
 		c := op.c
 		k := pkey{c.Leadership.TopicID, c.Leadership.TP.Partition}
-		size, n := s.commitBytes(op), producerOpsPerPartition+len(op.producers)
+		size, n := s.commitBytes(op), producerOpsPerPartition+len(op.producers)+len(c.Aborted)
 		// A partition appears at most once per transaction (etcd refuses
 		// two puts of one key); a second commit of it starts a new chunk,
 		// which keeps the partition's commits in order. The byte budget
@@ -253,13 +257,20 @@ func (s *Store) validateCommit(c *PartitionCommit) error {
 		return fmt.Errorf("%w: %s/%d: durable offset %d after last offset %d", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, c.DurableOffset, e.LastOffset)
 	case e.Object == "" || e.Position < 0 || e.Size <= 0:
 		return fmt.Errorf("%w: %s/%d: object %q at %d+%d", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, e.Object, e.Position, e.Size)
+	case c.StableOffset != nil && (*c.StableOffset < 0 || *c.StableOffset > c.DurableOffset):
+		return fmt.Errorf("%w: %s/%d: stable offset %d beyond durable offset %d", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, *c.StableOffset, c.DurableOffset)
+	}
+	for _, a := range c.Aborted {
+		if a.First < 0 || a.Last < a.First || a.Last > e.LastOffset || a.Last < e.BaseOffset {
+			return fmt.Errorf("%w: %s/%d: aborted transaction [%d, %d] outside the commit [%d, %d]", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, a.First, a.Last, e.BaseOffset, e.LastOffset)
+		}
 	}
 	return nil
 }
 
 func (s *Store) validateProducers(op *commitOp) error {
 	l := &op.c.Leadership
-	if n, most := len(op.producers), s.MaxCommitProducers(); n > most {
+	if n, most := len(op.producers)+len(op.c.Aborted), s.MaxCommitProducers(); n > most {
 		return fmt.Errorf("%w: %s/%d: %d producer states (max %d)", ErrInvalidCommit, l.TP.Topic, l.TP.Partition, n, most)
 	}
 	for _, p := range op.producers {
@@ -268,6 +279,16 @@ func (s *Store) validateProducers(op *commitOp) error {
 		}
 	}
 	return nil
+}
+
+// stableOf is the stable offset a commit writes into the state key: only
+// one below the durable offset.
+func stableOf(c *PartitionCommit) *int64 {
+	if c.StableOffset == nil || *c.StableOffset >= c.DurableOffset {
+		return nil
+	}
+	v := *c.StableOffset
+	return &v
 }
 
 // errNoCause guards the commit loop: a failed compare whose Else reads show
@@ -307,10 +328,13 @@ func (s *Store) commitChunk(ctx context.Context, chunk []*commitOp) (fenced []TP
 				s.durableCmp(c))
 			then = append(then,
 				clientv3.OpPut(entryKeys[i], entryVals[i]),
-				clientv3.OpPut(s.keys.state(id, p), mustJSON(stateRec{Durable: c.DurableOffset, LeaderEpoch: c.Leadership.Epoch})),
+				clientv3.OpPut(s.keys.state(id, p), mustJSON(stateRec{Durable: c.DurableOffset, LeaderEpoch: c.Leadership.Epoch, Stable: stableOf(c)})),
 				clientv3.OpPut(s.keys.durable(id, p), encodeDurable(c.DurableOffset)))
 			for _, pr := range op.producers {
 				then = append(then, clientv3.OpPut(s.keys.producer(id, p, pr.id), pr.value))
+			}
+			for _, a := range c.Aborted {
+				then = append(then, clientv3.OpPut(s.keys.aborted(id, p, a.Last), mustJSON(a)))
 			}
 			els = append(els, clientv3.OpGet(lk), clientv3.OpGet(s.keys.durable(id, p)))
 		}

@@ -137,7 +137,10 @@ func (r *Reader) Resolve(ctx context.Context, tp metadata.TP, rg Range) (Bounds,
 		}
 		return Bounds{}, fmt.Errorf("query: state of %s/%d: %w", tp.Topic, tp.Partition, err)
 	}
-	b := Bounds{From: max(rg.From, st.LogStartOffset), To: st.DurableOffset, HighWatermark: st.DurableOffset, LogStartOffset: st.LogStartOffset}
+	// Committed data only: a scan stops at the last stable offset (the
+	// first offset of the oldest transaction still open), as a
+	// read_committed consumer does.
+	b := Bounds{From: max(rg.From, st.LogStartOffset), To: st.StableOffset, HighWatermark: st.DurableOffset, LogStartOffset: st.LogStartOffset}
 	if rg.To > 0 && rg.To < b.To {
 		b.To = rg.To
 	}
@@ -146,8 +149,10 @@ func (r *Reader) Resolve(ctx context.Context, tp metadata.TP, rg Range) (Bounds,
 
 // Scan calls fn with every record of tp selected by rg, in offset order,
 // and returns the bounds it resolved. The record and the bytes it points to
-// are valid only during the call: fn must copy what it keeps. Control
-// batches (transaction markers) are skipped. An error from fn stops the scan
+// are valid only during the call: fn must copy what it keeps. Only committed
+// data is read, as a read_committed consumer reads it: up to the last stable
+// offset, without aborted transactions' records (from the partition's
+// aborted-transaction index) or control batches (transaction markers). An error from fn stops the scan
 // and is returned as is; so is ctx's error.
 func (r *Reader) Scan(ctx context.Context, tp metadata.TP, rg Range, fn func(rec *kbatch.Record) error) (Bounds, error) {
 	b, err := r.Resolve(ctx, tp, rg)
@@ -161,6 +166,22 @@ func (r *Reader) Scan(ctx context.Context, tp metadata.TP, rg Range, fn func(rec
 	}
 	if hasEnd {
 		endMs = rg.EndTime.UnixMilli()
+	}
+
+	aborted, err := r.meta.AbortedTxns(ctx, tp, b.From)
+	if err != nil {
+		return b, fmt.Errorf("query: aborted transactions of %s/%d: %w", tp.Topic, tp.Partition, err)
+	}
+	isAborted := func(h kbatch.Header) bool {
+		if !h.IsTransactional() {
+			return false
+		}
+		for _, a := range aborted {
+			if a.ProducerID == h.ProducerID && h.BaseOffset >= a.First && h.BaseOffset < a.Last {
+				return true
+			}
+		}
+		return false
 	}
 
 	var buf []byte // decoded batches of the current run, reused
@@ -214,7 +235,7 @@ func (r *Reader) Scan(ctx context.Context, tp metadata.TP, rg Range, fn func(rec
 				stop = true
 				return errStop
 			}
-			if h.IsControl() {
+			if h.IsControl() || isAborted(h) {
 				return nil
 			}
 			if hasStart && h.MaxTimestamp < startMs {

@@ -71,7 +71,11 @@ type work struct {
 	// producers is the state of the producers that appended in these
 	// blocks, as of their last offset.
 	producers []byte
-	commit    metadata.PartitionCommit
+	// stable is the last stable offset as of the blocks' end, and aborted
+	// the aborted-index entries of their abort markers.
+	stable  int64
+	aborted []metadata.AbortedTxn
+	commit  metadata.PartitionCommit
 }
 
 // flushOnce writes one object with every partition's pending blocks, then
@@ -81,8 +85,8 @@ func (t *Tier) flushOnce(ctx context.Context) bool {
 	var ws []*work
 	more := false
 	for _, p := range t.snapshot() {
-		if pg, producers, m, ok := p.takePending(); ok {
-			ws = append(ws, &work{p: p, blocks: pg.blocks, metas: pg.metas, g: pg.g, producers: producers})
+		if pg, producers, stable, m, ok := p.takePending(); ok {
+			ws = append(ws, &work{p: p, blocks: pg.blocks, metas: pg.metas, g: pg.g, producers: producers, stable: stable, aborted: pg.aborted})
 			more = more || m
 		}
 	}
@@ -129,6 +133,11 @@ func (t *Tier) flushOnce(ctx context.Context) bool {
 			},
 			DurableOffset: run.LastOffset + 1,
 			Producers:     w.producers,
+			Aborted:       w.aborted,
+		}
+		if w.stable <= run.LastOffset {
+			stable := w.stable
+			w.commit.StableOffset = &stable
 		}
 	}
 	ws = slices.DeleteFunc(ws, func(w *work) bool { return w.p == nil })

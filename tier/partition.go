@@ -43,12 +43,21 @@ type Partition struct {
 	// carries a bounded amount of producer state: a batch of one more
 	// producer seals the group (into sealed) and starts a new one.
 	groupPIDs map[int64]struct{}
-	sealed    []*pendingGroup // oldest first; the flusher takes them before the open group
+	// groupAborted is the aborted-index entries of abort markers in the
+	// open group (committed with it).
+	groupAborted []metadata.AbortedTxn
+	sealed       []*pendingGroup // oldest first; the flusher takes them before the open group
 	// producers is the idempotence state per producer id (see producers.go).
 	producers map[int64]*producerState
 	// forget holds producers dropped from producers (expired, or beyond
 	// maxProducers) whose keys in etcd are still to be deleted.
 	forget map[int64]struct{}
+	// txns is the producers' open transactions here (txn.go); markers
+	// counts the markers appended, and aborted is the durable aborted
+	// index, ordered by marker offset.
+	txns    map[int64]*openTxn
+	markers uint64
+	aborted []metadata.AbortedTxn
 }
 
 // pendingGroup is one flush group's blocks, waiting for the flusher.
@@ -57,6 +66,8 @@ type pendingGroup struct {
 	metas  []segment.BlockMeta
 	g      *flushGroup
 	pids   []int64
+	// aborted is the aborted-index entries of the group's abort markers.
+	aborted []metadata.AbortedTxn
 }
 
 // flushGroup is the set of one partition's blocks made durable by one flush.
@@ -137,6 +148,13 @@ func openPartition(ctx context.Context, t *Tier, tp metadata.TP, id metadata.Top
 			"segments", len(recovered), "from", recovered[0].refs[0].BaseOffset, "to", st.DurableOffset-1)
 	}
 	p.loadProducers(states)
+	if err := p.loadTxns(ctx); err != nil {
+		for _, s := range recovered {
+			s.w.Close()
+			s.rf.Close()
+		}
+		return nil, err
+	}
 	if err := p.newSegmentLocked(p.next); err != nil {
 		return nil, err
 	}
@@ -196,6 +214,11 @@ func (p *Partition) evictLocked() {
 // durable (object store + etcd) and returns nil, or returns the reason it
 // never will be (ErrNotLeader, ErrStorage, ErrClosed, ctx.Err()).
 func (p *Partition) Append(ctx context.Context, batch []byte, h kbatch.Header) (baseOffset int64, wait func(context.Context) error, err error) {
+	return p.append(ctx, batch, h, txnCheck{})
+}
+
+// append is Append, with what a transactional batch needs (AppendTxn).
+func (p *Partition) append(ctx context.Context, batch []byte, h kbatch.Header, tc txnCheck) (baseOffset int64, wait func(context.Context) error, err error) {
 	n := int64(len(batch))
 	if n > segment.MaxBlockSize {
 		return 0, nil, fmt.Errorf("%w: %d bytes, at most %d", ErrRecordTooLarge, n, segment.MaxBlockSize)
@@ -236,11 +259,15 @@ func (p *Partition) Append(ctx context.Context, batch []byte, h kbatch.Header) (
 			return base, g.wait, nil
 		}
 	}
-	if h.ProducerID >= 0 {
-		if _, ok := p.groupPIDs[h.ProducerID]; !ok && len(p.groupPIDs) >= p.t.meta.MaxCommitProducers() {
-			p.sealGroupLocked()
-			p.t.wakeFlusher()
+	if h.IsTransactional() {
+		if err := p.checkTxnLocked(h, tc); err != nil {
+			p.mu.Unlock()
+			p.t.buf.release(n)
+			return 0, nil, err
 		}
+	}
+	if h.ProducerID >= 0 {
+		p.makeRoomLocked(h.ProducerID, 0)
 	}
 	base := p.next
 	kbatch.SetBaseOffset(batch, base)
@@ -259,39 +286,19 @@ func (p *Partition) Append(ctx context.Context, batch []byte, h kbatch.Header) (
 		// costs CPU under the partition lock and saves almost nothing.
 		block = segment.AppendRawBlock(nil, meta, batch)
 	}
-	active := p.segs[len(p.segs)-1]
-	if active.size >= p.t.cfg.LocalSegmentBytes && len(active.refs) > 0 {
-		if err := p.newSegmentLocked(base); err != nil {
-			p.mu.Unlock()
-			p.t.buf.release(n)
-			p.close(err, false)
-			return 0, nil, err
-		}
-		active = p.segs[len(p.segs)-1]
-	}
-	ref, err := active.w.Append(block)
+	g, err := p.appendBlockLocked(block, meta, n)
 	if err != nil {
 		p.mu.Unlock()
 		p.t.buf.release(n)
-		// The local file may now hold a partial block after offsets that
-		// were handed out; only a fresh open is safe.
-		err = fmt.Errorf("%w: append to local segment: %w", ErrStorage, err)
 		p.close(err, false)
 		return 0, nil, err
 	}
-	active.refs = append(active.refs, ref)
-	active.size = active.w.Size()
-	p.pending = append(p.pending, meta)
-	p.blocks = append(p.blocks, block)
-	g := p.group
-	g.bytes += n
-	p.next = meta.LastOffset + 1
 	if h.ProducerID >= 0 {
 		p.recordSequenceLocked(h, base, meta.LastOffset, g, time.Now())
-		if p.groupPIDs == nil {
-			p.groupPIDs = make(map[int64]struct{})
+		if h.IsTransactional() {
+			p.openTxnLocked(h.ProducerID, base)
 		}
-		p.groupPIDs[h.ProducerID] = struct{}{}
+		p.addGroupPIDLocked(h.ProducerID)
 	}
 	p.mu.Unlock()
 
@@ -301,6 +308,54 @@ func (p *Partition) Append(ctx context.Context, batch []byte, h kbatch.Header) (
 		p.t.wakeFlusher()
 	}
 	return base, g.wait, nil
+}
+
+// makeRoomLocked seals the open flush group when adding producer pid's
+// state and extra more commit operations (aborted-index entries) would
+// take its commit past MaxCommitProducers.
+func (p *Partition) makeRoomLocked(pid int64, extra int) {
+	need := len(p.groupPIDs) + len(p.groupAborted) + extra
+	if _, ok := p.groupPIDs[pid]; !ok {
+		need++
+	}
+	if need > p.t.meta.MaxCommitProducers() && len(p.blocks) > 0 {
+		p.sealGroupLocked()
+		p.t.wakeFlusher()
+	}
+}
+
+func (p *Partition) addGroupPIDLocked(pid int64) {
+	if p.groupPIDs == nil {
+		p.groupPIDs = make(map[int64]struct{})
+	}
+	p.groupPIDs[pid] = struct{}{}
+}
+
+// appendBlockLocked writes an encoded block (meta, n bytes of batch) to the
+// active local segment, assigns its offsets and adds it to the open flush
+// group, which it returns. An error leaves the partition to be closed.
+func (p *Partition) appendBlockLocked(block []byte, meta segment.BlockMeta, n int64) (*flushGroup, error) {
+	active := p.segs[len(p.segs)-1]
+	if active.size >= p.t.cfg.LocalSegmentBytes && len(active.refs) > 0 {
+		if err := p.newSegmentLocked(meta.BaseOffset); err != nil {
+			return nil, err
+		}
+		active = p.segs[len(p.segs)-1]
+	}
+	ref, err := active.w.Append(block)
+	if err != nil {
+		// The local file may now hold a partial block after offsets that
+		// were handed out; only a fresh open is safe.
+		return nil, fmt.Errorf("%w: append to local segment: %w", ErrStorage, err)
+	}
+	active.refs = append(active.refs, ref)
+	active.size = active.w.Size()
+	p.pending = append(p.pending, meta)
+	p.blocks = append(p.blocks, block)
+	g := p.group
+	g.bytes += n
+	p.next = meta.LastOffset + 1
+	return g, nil
 }
 
 func (g *flushGroup) wait(ctx context.Context) error {
@@ -315,8 +370,8 @@ func (g *flushGroup) wait(ctx context.Context) error {
 // sealGroupLocked moves the open group to the sealed ones and starts a new
 // one. The open group must hold blocks.
 func (p *Partition) sealGroupLocked() {
-	p.sealed = append(p.sealed, &pendingGroup{blocks: p.blocks, metas: p.pending, g: p.group, pids: pidList(p.groupPIDs)})
-	p.blocks, p.pending, p.group, p.groupPIDs = nil, nil, newFlushGroup(), nil
+	p.sealed = append(p.sealed, &pendingGroup{blocks: p.blocks, metas: p.pending, g: p.group, pids: pidList(p.groupPIDs), aborted: p.groupAborted})
+	p.blocks, p.pending, p.group, p.groupPIDs, p.groupAborted = nil, nil, newFlushGroup(), nil, nil
 }
 
 func pidList(m map[int64]struct{}) []int64 {
@@ -330,12 +385,12 @@ func pidList(m map[int64]struct{}) []int64 {
 // takePending hands the flusher the oldest pending group (the first sealed
 // one, else the open one) and the state of the producers that appended in
 // it, as of its last offset. more reports that another group is waiting.
-func (p *Partition) takePending() (pg pendingGroup, producers []byte, more, ok bool) {
+func (p *Partition) takePending() (pg pendingGroup, producers []byte, stable int64, more, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
 	case p.err != nil:
-		return pendingGroup{}, nil, false, false
+		return pendingGroup{}, nil, 0, false, false
 	case len(p.sealed) > 0:
 		pg = *p.sealed[0]
 		p.sealed[0] = nil
@@ -344,13 +399,13 @@ func (p *Partition) takePending() (pg pendingGroup, producers []byte, more, ok b
 			p.sealed = nil
 		}
 	case len(p.blocks) > 0:
-		pg = pendingGroup{blocks: p.blocks, metas: p.pending, g: p.group, pids: pidList(p.groupPIDs)}
-		p.blocks, p.pending, p.group, p.groupPIDs = nil, nil, newFlushGroup(), nil
+		pg = pendingGroup{blocks: p.blocks, metas: p.pending, g: p.group, pids: pidList(p.groupPIDs), aborted: p.groupAborted}
+		p.blocks, p.pending, p.group, p.groupPIDs, p.groupAborted = nil, nil, newFlushGroup(), nil, nil
 	default:
-		return pendingGroup{}, nil, false, false
+		return pendingGroup{}, nil, 0, false, false
 	}
 	cut := pg.metas[len(pg.metas)-1].LastOffset + 1
-	return pg, p.producerDeltaLocked(pg.pids, cut), len(p.sealed) > 0, true
+	return pg, p.producerDeltaLocked(pg.pids, cut), p.stableAsOfLocked(cut), len(p.sealed) > 0, true
 }
 
 // advance records that every offset below hw is durable and wakes waiters.
@@ -361,6 +416,7 @@ func (p *Partition) advance(hw int64) {
 		return
 	}
 	p.hw = hw
+	p.closeTxnsLocked(hw)
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
@@ -378,7 +434,7 @@ func (p *Partition) close(err error, removeFiles bool) {
 	for _, sg := range p.sealed {
 		groups = append(groups, sg.g)
 	}
-	p.blocks, p.pending, p.group, p.groupPIDs, p.sealed = nil, nil, newFlushGroup(), nil, nil
+	p.blocks, p.pending, p.group, p.groupPIDs, p.groupAborted, p.sealed = nil, nil, newFlushGroup(), nil, nil, nil
 	close(p.changed)
 	segs := p.segs
 	p.segs = nil
@@ -451,6 +507,11 @@ type ProducerInfo struct {
 	LastSequence  int32
 	LastTimestamp int64 // unix ms of its last append
 	FirstOffset   int64 // offset of its oldest remembered batch
+	// TxnStartOffset is the first offset of its open transaction, else -1.
+	TxnStartOffset int64
+	// CoordinatorEpoch is the number of the last transaction whose marker
+	// the partition took (metadata.TxnState.Seq), else -1.
+	CoordinatorEpoch int32
 }
 
 // Producers returns the idempotent producers this partition remembers.
@@ -459,7 +520,13 @@ func (p *Partition) Producers() []ProducerInfo {
 	defer p.mu.Unlock()
 	out := make([]ProducerInfo, 0, len(p.producers))
 	for id, st := range p.producers {
-		pi := ProducerInfo{ProducerID: id, ProducerEpoch: st.Epoch, LastSequence: -1, LastTimestamp: st.LastSeen, FirstOffset: -1}
+		pi := ProducerInfo{ProducerID: id, ProducerEpoch: st.Epoch, LastSequence: -1, LastTimestamp: st.LastSeen, FirstOffset: -1, TxnStartOffset: -1, CoordinatorEpoch: -1}
+		if t := p.txns[id]; t != nil {
+			pi.TxnStartOffset = t.first
+		}
+		if st.MarkerSeq > 0 {
+			pi.CoordinatorEpoch = st.MarkerSeq
+		}
 		if n := len(st.Batches); n > 0 {
 			pi.LastSequence = st.Batches[n-1].LastSeq
 			pi.FirstOffset = st.Batches[0].Base

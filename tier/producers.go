@@ -46,6 +46,12 @@ type producerState struct {
 	Epoch    int16           `json:"e"`
 	Batches  []producerBatch `json:"b"` // oldest first, at most producerWindow
 	LastSeen int64           `json:"t"` // unix ms of the last append
+	// Txn is the first offset of the producer's open transaction in the
+	// partition (as of the commit that wrote this state), nil when none.
+	Txn *int64 `json:"x,omitempty"`
+	// MarkerSeq is the transaction number (metadata.TxnState.Seq) of the
+	// last marker taken for this producer in its current epoch.
+	MarkerSeq int32 `json:"m,omitempty"`
 }
 
 // nextSeq is the sequence after last, wrapping at int32 max as Kafka does.
@@ -141,7 +147,7 @@ func (p *Partition) producerDeltaLocked(pids []int64, cut int64) []byte {
 		if st == nil {
 			continue
 		}
-		d := producerState{Epoch: st.Epoch, LastSeen: st.LastSeen, Batches: make([]producerBatch, 0, len(st.Batches))}
+		d := producerState{Epoch: st.Epoch, LastSeen: st.LastSeen, MarkerSeq: st.MarkerSeq, Txn: p.txnAsOfLocked(id, cut), Batches: make([]producerBatch, 0, len(st.Batches))}
 		for _, b := range st.Batches {
 			if b.Last < cut {
 				d.Batches = append(d.Batches, b)
@@ -167,10 +173,12 @@ func (p *Partition) trimProducersLocked() {
 	}
 	ids := make([]int64, 0, len(p.producers))
 	for id := range p.producers {
-		ids = append(ids, id)
+		if p.txns[id] == nil { // an open transaction's state stays
+			ids = append(ids, id)
+		}
 	}
 	sort.Slice(ids, func(i, j int) bool { return p.producers[ids[i]].LastSeen < p.producers[ids[j]].LastSeen })
-	for _, id := range ids[:len(ids)-maxProducers] {
+	for _, id := range ids[:min(len(ids), max(0, len(p.producers)-maxProducers))] {
 		p.forgetLocked(id)
 	}
 }
@@ -194,7 +202,7 @@ func (p *Partition) expireProducers(cutoff int64, n int) []int64 {
 		return nil
 	}
 	for id, st := range p.producers {
-		if st.LastSeen < cutoff {
+		if st.LastSeen < cutoff && p.txns[id] == nil {
 			p.forgetLocked(id)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/segment/kbatch"
 )
@@ -14,6 +15,11 @@ type ReadResult struct {
 	Batches        []byte // whole record batches, as produced (offsets rewritten)
 	HighWatermark  int64
 	LogStartOffset int64
+	// LastStableOffset is the partition's LSO when read.
+	LastStableOffset int64
+	// Aborted is, for a committed read, the aborted transactions in the
+	// range of Batches (Kafka's AbortedTransactions).
+	Aborted []metadata.AbortedTxn
 }
 
 // span is a run of durable offsets [base, last] that can be loaded as
@@ -29,6 +35,7 @@ type span struct {
 type view struct {
 	p        *Partition
 	hw       int64
+	lso      int64
 	logStart int64
 	segs     []*localSeg
 	refs     [][]segment.BlockRef // per seg, the prefix visible at snapshot time
@@ -48,7 +55,7 @@ func (p *Partition) view() (*view, error) {
 		// node may have taken over, and p.hw may be stale.
 		return nil, ErrNotLeader
 	}
-	v := &view{p: p, hw: p.hw, logStart: p.logStart}
+	v := &view{p: p, hw: p.hw, lso: p.lsoLocked(), logStart: p.logStart}
 	for _, s := range p.segs {
 		s.users++
 		v.segs = append(v.segs, s)
@@ -161,18 +168,35 @@ func (v *view) next(ctx context.Context, cur int64) (sp span, from int64, ok boo
 // returns no batches; offset outside [LogStartOffset, HighWatermark] returns
 // ErrOffsetOutOfRange.
 func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	return p.ReadIsolated(ctx, offset, maxBytes, minOne, false)
+}
+
+// ReadIsolated is Read at an isolation level: committed (read_committed)
+// stops at the last stable offset instead of the high watermark, and
+// reports the aborted transactions in the range read.
+func (p *Partition) ReadIsolated(ctx context.Context, offset int64, maxBytes int, minOne, committed bool) (res ReadResult, err error) {
 	v, err := p.view()
 	if err != nil {
 		return ReadResult{}, err
 	}
 	defer v.release()
-	res := ReadResult{HighWatermark: v.hw, LogStartOffset: v.logStart}
+	res = ReadResult{HighWatermark: v.hw, LogStartOffset: v.logStart, LastStableOffset: v.lso}
 	if offset < v.logStart || offset > v.hw {
 		return res, ErrOffsetOutOfRange
 	}
+	limit := v.hw
+	end := offset // after the last batch read
+	if committed {
+		limit = v.lso
+		defer func() {
+			if end > offset && err == nil {
+				res.Aborted = p.AbortedTxns(offset, end)
+			}
+		}()
+	}
 	cur := offset
 	full := false
-	for cur < v.hw && !full {
+	for cur < limit && !full {
 		sp, from, ok, err := v.next(ctx, cur)
 		if err != nil {
 			if len(res.Batches) > 0 {
@@ -204,7 +228,7 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int, minOne
 			p.t.metrics.readBytes.WithLabelValues("object").Add(float64(len(batches)))
 		}
 		err = kbatch.Iterate(batches, func(h kbatch.Header, b []byte) error {
-			if h.LastOffset() < cur || h.BaseOffset >= v.hw {
+			if h.LastOffset() < cur || h.BaseOffset >= limit {
 				return nil
 			}
 			if len(res.Batches)+len(b) > maxBytes && !(minOne && len(res.Batches) == 0) {
@@ -212,6 +236,7 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int, minOne
 				return errStop
 			}
 			res.Batches = append(res.Batches, b...)
+			end = h.LastOffset() + 1
 			return nil
 		})
 		if err != nil && !errors.Is(err, errStop) {

@@ -258,7 +258,9 @@ func (p *Partition) applyRetention(ctx context.Context, tc topicConfig, now time
 		return nil
 	}
 	p.mu.Lock()
-	logStart, hw := p.logStart, p.hw
+	// An open transaction's records stay until it ends: its abort must
+	// still be able to hide them, its commit to show them.
+	logStart, hw := p.logStart, p.lsoLocked()
 	p.mu.Unlock()
 	entries := p.t.meta.IndexEntries(p.tp, logStart)
 	var total int64
@@ -289,6 +291,8 @@ func (p *Partition) applyRetention(ctx context.Context, tc topicConfig, now time
 // DeleteRecords makes offset the new log start offset (Kafka's DeleteRecords;
 // -1 means the high watermark) and returns once that is committed; the data
 // below it is then unreadable, and its objects are deleted by the sweeper.
+// An offset past the last stable offset is ErrOffsetOutOfRange: an open
+// transaction's records are kept until it ends.
 func (p *Partition) DeleteRecords(ctx context.Context, offset int64) error {
 	p.mu.Lock()
 	if p.err != nil {
@@ -298,7 +302,7 @@ func (p *Partition) DeleteRecords(ctx context.Context, offset int64) error {
 	if offset == -1 {
 		offset = p.hw
 	}
-	if offset < 0 || offset > p.hw {
+	if offset < 0 || offset > p.lsoLocked() {
 		p.mu.Unlock()
 		return ErrOffsetOutOfRange
 	}
@@ -318,7 +322,11 @@ func (p *Partition) DeleteRecords(ctx context.Context, offset int64) error {
 	if offset > p.logStart {
 		p.logStart = offset
 	}
+	p.dropAbortedBelowLocked(p.logStart)
 	p.mu.Unlock()
+	if err := p.t.meta.DeleteAbortedBelow(ctx, p.lead, offset); err != nil {
+		p.t.logger.Warn("delete aborted transactions below log start", "topic", p.tp.Topic, "partition", p.tp.Partition, "err", err)
+	}
 	if err := p.t.meta.DeleteIndexBelow(ctx, p.lead, offset); err != nil {
 		// The log start already moved; the next retention pass deletes the
 		// entries.

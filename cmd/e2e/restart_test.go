@@ -55,6 +55,7 @@ type serveArgs struct {
 
 // strataProc is a running `strata serve` subprocess.
 type strataProc struct {
+	args      serveArgs
 	cmd       *exec.Cmd
 	kafkaAddr string
 	httpAddr  string
@@ -99,6 +100,7 @@ func startStrata(t *testing.T, a serveArgs, kafkaAddr, httpAddr string) *strataP
 	}
 	args = append(args, a.extra...)
 	p := &strataProc{
+		args:      a,
 		cmd:       exec.Command(strataBin, args...),
 		kafkaAddr: kafkaAddr,
 		httpAddr:  httpAddr,
@@ -155,6 +157,13 @@ func (p *strataProc) waitReady(t *testing.T) {
 		}
 	}
 	t.Fatalf("strata serve not ready after 90s (last /readyz: %s); log:\n%s", last, p.log.String())
+}
+
+// restart starts the node again with the same flags and addresses (after
+// kill), and waits until it is ready.
+func (p *strataProc) restart(t *testing.T) *strataProc {
+	t.Helper()
+	return startStrata(t, p.args, p.kafkaAddr, p.httpAddr)
 }
 
 // kill sends SIGKILL (no graceful shutdown, no final flush) and waits for

@@ -28,6 +28,15 @@ type Store interface {
 	DeleteGroupOffsets(ctx context.Context, group string) error
 	// ListOffsetGroups returns every group with at least one commit.
 	ListOffsetGroups(ctx context.Context) ([]string, error)
+	// PutTxnOffsets adds offsets a transaction commits for the group; they
+	// wait in etcd for the transaction's end (its coordinator applies or
+	// drops them).
+	PutTxnOffsets(ctx context.Context, group string, txn metadata.TxnState, offsets map[metadata.TP]metadata.CommittedOffset) (bool, error)
+	// GetTxn reads a transactional id's state.
+	GetTxn(ctx context.Context, id string) (metadata.TxnState, bool, error)
+	// PendingTxnOffsets returns, per producer id, the partitions whose
+	// offsets an open transaction holds for the group.
+	PendingTxnOffsets(ctx context.Context, group string) (map[int64][]metadata.TP, error)
 	// Topic returns a topic of the cluster: OffsetCommit and OffsetDelete
 	// refuse partitions of topics that do not exist, as Kafka does.
 	Topic(name string) (metadata.Topic, bool)

@@ -92,6 +92,10 @@ type group struct {
 
 	// Offsets, written with offMu and mu held, read with mu held.
 	offsetsLoaded bool
+	// txnOffsets is set once the group took a transactional commit: its
+	// offsets then also change when a transaction ends, which another
+	// node's coordinator does in etcd, so every read loads them afresh.
+	txnOffsets bool
 	// offsetsVersion is the coordinator's ownership version when offsets
 	// were loaded.
 	offsetsVersion int64

@@ -41,7 +41,7 @@ func (c *Coordinator) lockOffsets(ctx context.Context, name string) (*group, int
 		// group may have been coordinated elsewhere, and committed to,
 		// since (and moved back here).
 		ver := c.ownershipVersion()
-		loaded := g.offsetsLoaded && g.offsetsVersion == ver
+		loaded := g.offsetsLoaded && g.offsetsVersion == ver && !g.txnOffsets
 		g.mu.Unlock()
 		if !loaded {
 			offs, err := c.store.FetchOffsets(ctx, name)
@@ -226,12 +226,13 @@ type fetchedPart struct {
 	partition int32
 	off       metadata.CommittedOffset
 	found     bool
+	unstable  bool // an open transaction holds an offset for it
 }
 
 // fetch returns the group's committed offsets of topics (every committed
 // offset when all is set). Partitions without a commit are returned with
 // found unset (offset -1 on the wire, no error, as Kafka answers).
-func (c *Coordinator) fetch(ctx context.Context, name string, topics map[string][]int32, order []string, all bool) (int16, []fetchedTopic) {
+func (c *Coordinator) fetch(ctx context.Context, name string, topics map[string][]int32, order []string, all, requireStable bool) (int16, []fetchedTopic) {
 	if name == "" {
 		// Nothing can be stored under the empty group id.
 		return 0, requested(nil, topics, order)
@@ -241,10 +242,26 @@ func (c *Coordinator) fetch(ctx context.Context, name string, topics map[string]
 		return code, nil
 	}
 	defer g.unlockOffsets()
+	var unstable map[metadata.TP]bool
+	if requireStable {
+		pending, err := c.store.PendingTxnOffsets(ctx, name)
+		if err != nil {
+			c.log.Warn("group: reading pending transactional offsets", "group", name, "err", err)
+			return kerr.CoordinatorNotAvailable.Code, nil
+		}
+		for _, tps := range pending {
+			if unstable == nil {
+				unstable = make(map[metadata.TP]bool)
+			}
+			for _, tp := range tps {
+				unstable[tp] = true
+			}
+		}
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !all {
-		return 0, requested(g.offsets, topics, order)
+		return 0, markUnstable(requested(g.offsets, topics, order), unstable)
 	}
 	byTopic := make(map[string][]int32)
 	for tp := range g.offsets {
@@ -256,7 +273,23 @@ func (c *Coordinator) fetch(ctx context.Context, name string, topics map[string]
 		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 	}
 	sort.Strings(names)
-	return 0, requested(g.offsets, byTopic, names)
+	return 0, markUnstable(requested(g.offsets, byTopic, names), unstable)
+}
+
+// markUnstable flags the partitions whose offsets an open transaction
+// holds: with RequireStable, they answer UNSTABLE_OFFSET_COMMIT.
+func markUnstable(fts []fetchedTopic, unstable map[metadata.TP]bool) []fetchedTopic {
+	if len(unstable) == 0 {
+		return fts
+	}
+	for i := range fts {
+		for j := range fts[i].parts {
+			if unstable[metadata.TP{Topic: fts[i].topic, Partition: fts[i].parts[j].partition}] {
+				fts[i].parts[j].unstable = true
+			}
+		}
+	}
+	return fts
 }
 
 func requested(offsets map[metadata.TP]metadata.CommittedOffset, topics map[string][]int32, order []string) []fetchedTopic {
@@ -274,8 +307,8 @@ func requested(offsets map[metadata.TP]metadata.CommittedOffset, topics map[stri
 
 // OffsetFetch handles an OffsetFetch request: v0-v7 ask for one group,
 // v8+ for several. A null topic list (v2+) asks for every committed
-// offset. RequireStable (v7+) needs nothing: Strata has no transactional
-// offsets that could be pending.
+// offset. RequireStable (v7+): a partition whose offset an open transaction
+// holds answers UNSTABLE_OFFSET_COMMIT (the client retries).
 func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version >= 8 {
@@ -287,7 +320,7 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 				}
 				topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 			}
-			code, fetched := c.fetch(ctx, rg.Group, topics, order, rg.Topics == nil)
+			code, fetched := c.fetch(ctx, rg.Group, topics, order, rg.Topics == nil, req.RequireStable)
 			sg := kmsg.NewOffsetFetchResponseGroup()
 			sg.Group = rg.Group
 			sg.ErrorCode = code
@@ -298,6 +331,9 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 					sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 					sp.Partition = fp.partition
 					sp.Offset, sp.LeaderEpoch, sp.Metadata = wireOffset(fp)
+					if fp.unstable {
+						sp.ErrorCode = kerr.UnstableOffsetCommit.Code
+					}
 					st.Partitions = append(st.Partitions, sp)
 				}
 				sg.Topics = append(sg.Topics, st)
@@ -315,7 +351,7 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 		topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 	}
 	all := req.Topics == nil && req.Version >= 2
-	code, fetched := c.fetch(ctx, req.Group, topics, order, all)
+	code, fetched := c.fetch(ctx, req.Group, topics, order, all, req.Version >= 7 && req.RequireStable)
 	if code != 0 && req.Version < 2 {
 		// v0-v1 have no group-level error: it goes on every partition.
 		fetched = requested(nil, topics, order)
@@ -329,6 +365,9 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 			sp.Offset, sp.LeaderEpoch, sp.Metadata = wireOffset(fp)
 			if req.Version < 2 {
 				sp.ErrorCode = code
+			}
+			if fp.unstable {
+				sp.ErrorCode = kerr.UnstableOffsetCommit.Code
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -27,6 +27,10 @@ type BuildOptions struct {
 	ProducerEpoch int16
 	BaseSequence  int32
 
+	// Transactional and Control set the attribute bits of a transactional
+	// batch and of a control batch (transaction markers).
+	Transactional, Control bool
+
 	// BaseTimestamp is the batch's base timestamp; record timestamp deltas
 	// are taken from it. Zero means the first record's timestamp, as Kafka
 	// producers write.
@@ -80,7 +84,14 @@ func Build(records []Record, opts BuildOptions) ([]byte, error) {
 	be.PutUint32(b[offBatchLength:], uint32(minBatchLength+len(payload)))
 	be.PutUint32(b[offLeaderEpoch:], math.MaxUint32) // -1
 	b[offMagic] = 2
-	be.PutUint16(b[offAttributes:], uint16(opts.Codec))
+	attrs := uint16(opts.Codec)
+	if opts.Transactional {
+		attrs |= attrTransactional
+	}
+	if opts.Control {
+		attrs |= attrControl
+	}
+	be.PutUint16(b[offAttributes:], attrs)
 	be.PutUint32(b[offLastOffsetDelta:], uint32(len(records)-1))
 	be.PutUint64(b[offBaseTimestamp:], uint64(baseTS))
 	be.PutUint64(b[offMaxTimestamp:], uint64(maxTS))

@@ -61,6 +61,9 @@ type Report struct {
 
 	Avail []PartAvail
 
+	// Txn is the transactional workload's verdict (nil: not run).
+	Txn *TxnResult
+
 	// Violations holds the evidence, one line each (capped per kind).
 	Violations []string
 	// Notes are things worth knowing that are not violations.
@@ -68,7 +71,9 @@ type Report struct {
 }
 
 // Failed reports whether the run found a violation.
-func (r *Report) Failed() bool { return len(r.Violations) > 0 }
+func (r *Report) Failed() bool {
+	return len(r.Violations) > 0 || r.Txn != nil && r.Txn.Violations() > 0
+}
 
 // evidence collects violation lines, at most cap per kind.
 type evidence struct {

@@ -74,6 +74,19 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "| acks=1 records acknowledged (of %d sent) | %d | |\n", r.AttemptedOne, r.AckedOne)
 	fmt.Fprintf(&b, "| acks=1 lost (allowed) | %d | |\n", r.LostOne)
 	fmt.Fprintf(&b, "| acks=1 duplicated (allowed) | %d | |\n\n", r.DupOne)
+	if t := r.Txn; t != nil {
+		b.WriteString("| transactions (read_committed) | count | verdict |\n|---|---:|---|\n")
+		fmt.Fprintf(&b, "| committed (acknowledged) | %d | |\n", t.Committed)
+		fmt.Fprintf(&b, "| aborted | %d | |\n", t.Aborted)
+		fmt.Fprintf(&b, "| commit answer lost (visible whole / invisible) | %d / %d | |\n", t.UnknownVisible, t.Unknown-t.UnknownVisible)
+		fmt.Fprintf(&b, "| records read by the final read_committed read | %d | |\n", t.Records)
+		fmt.Fprintf(&b, "| aborted transactions read | %d | %s |\n", t.AbortedRead, ok(t.AbortedRead))
+		fmt.Fprintf(&b, "| committed transactions not read whole | %d | %s |\n", t.CommittedMissing, ok(t.CommittedMissing))
+		fmt.Fprintf(&b, "| transactions partly visible | %d | %s |\n", t.Partial, ok(t.Partial))
+		fmt.Fprintf(&b, "| records read twice (two offsets) | %d | %s |\n", t.Duplicates, ok(t.Duplicates))
+		fmt.Fprintf(&b, "| records read before their commit began (past the LSO) | %d | %s |\n", t.Early, ok(t.Early))
+		fmt.Fprintf(&b, "| records read live, gone from the final read | %d | %s |\n\n", t.Vanished, ok(t.Vanished))
+	}
 
 	fmt.Fprintf(&b, "| partition | acks | reads | longest gap between acks (faults included) | worst produce recovery after a heal | worst fetch recovery after a heal | verdict |\n|---:|---:|---:|---|---|---|---|\n")
 	after := func(d time.Duration, seq int) string {

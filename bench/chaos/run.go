@@ -45,6 +45,11 @@ type Config struct {
 	Readers       int     // direct consumers; default 2
 	GroupSize     int     // group members; default 2
 	MaxRecords    int64   // per producer client; default 1,000,000
+	// TxnProducers is the transactional workload's producers (each its
+	// own transactional id) on a topic of TxnPartitions; default 2 and 4.
+	// Negative: no transactional workload.
+	TxnProducers  int
+	TxnPartitions int32
 
 	// SegmentMs and SegmentBytes set the topics' segment.ms and
 	// segment.bytes, so the roller (and so cold reads of rolled segments)
@@ -103,6 +108,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxRecords <= 0 {
 		c.MaxRecords = 1_000_000
+	}
+	if c.TxnProducers == 0 {
+		c.TxnProducers = 2
+	}
+	if c.TxnPartitions <= 0 {
+		c.TxnPartitions = 4
 	}
 	if c.Out == nil {
 		c.Out = io.Discard
@@ -279,6 +290,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return rep, harness(fmt.Errorf("start load: %w", err))
 	}
 	defer load.Close()
+	var txn *TxnLoad
+	if cfg.TxnProducers > 0 {
+		if txn, err = StartTxnLoad(ctx, c.Seeds(), clog, load.admin, "chaos-txn", cfg.TxnPartitions, cfg.TxnProducers); err != nil {
+			return rep, harness(fmt.Errorf("start transactional load: %w", err))
+		}
+		defer txn.StopReading()
+		logf("transactional load running: %d producers over %d partitions", cfg.TxnProducers, cfg.TxnPartitions)
+	}
 	loadStart := time.Now()
 	loadStartAt := rec.since()
 	logf("load running: %d acks=all producers × %d partitions × %.0f/s, acks=1 producer × %d partitions × %.0f/s, %d readers, group of %d",
@@ -326,6 +345,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	loadEnd := rec.since()
 	logf("load stopping; waiting for buffered records")
 	unfinished := load.StopProducing(30 * time.Second)
+	if txn != nil {
+		txn.StopProducing(60 * time.Second)
+	}
 
 	lastHeal := loadStartAt
 	for _, e := range rep.Events {
@@ -341,6 +363,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	hold(ctx, 2*time.Second) // let the direct readers see the probes too
 	load.StopReading(15 * time.Second)
+	if txn != nil {
+		txn.StopReading()
+	}
 
 	logf("final read of both topics")
 	all, err := finalRead(ctx, c.Seeds(), clog, load.admin, rec, lcfg.TopicAll, 30*time.Second, 10*time.Minute)
@@ -362,10 +387,27 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			starts[p] = s
 		}
 	}
+	if txn != nil {
+		logf("final read_committed read of %s", "chaos-txn")
+		res, err := txn.Check(ctx, 5*time.Second, 3*time.Minute)
+		if err != nil {
+			return rep, harness(fmt.Errorf("transactional check: %w", err))
+		}
+		rep.Txn = &res
+	}
 	check(checkInput{
 		rec: rec, events: rep.Events, all: all, one: one, topicAll: lcfg.TopicAll, topicOne: lcfg.TopicOne,
 		starts: starts, loadEnd: loadEnd, probes: probes, limit: rep.Limit, unfinish: unfinished, nodesDown: nodesDown,
 	}, rep)
+	if t := rep.Txn; t != nil {
+		rep.Violations = append(rep.Violations, t.Evidence...)
+		if t.Violations() > 0 && len(t.Evidence) == 0 {
+			rep.Violations = append(rep.Violations, fmt.Sprintf("transactions: %d violations", t.Violations()))
+		}
+		for msg, n := range t.Errors {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("transactional producers: %d× %s", n, msg))
+		}
+	}
 	logf("done: %d acks=all records acknowledged, %d violation line(s)", rep.AckedAll, len(rep.Violations))
 	return rep, nil
 }

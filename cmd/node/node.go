@@ -51,9 +51,12 @@ type Config struct {
 	// before partitions forget it (Kafka's producer.id.expiration.ms);
 	// default 24h.
 	ProducerIDExpiration time.Duration
-	MaxRequestBytes      int32 // default 100 MiB
-	AutoCreateTopics     bool  // default true
-	DefaultPartitions    int32 // default 1
+	// TransactionMaxTimeout bounds a producer's transaction.timeout.ms
+	// (Kafka's transaction.max.timeout.ms); default 15m.
+	TransactionMaxTimeout time.Duration
+	MaxRequestBytes       int32 // default 100 MiB
+	AutoCreateTopics      bool  // default true
+	DefaultPartitions     int32 // default 1
 }
 
 // DefaultFlightAddr is `strata serve`'s default Arrow Flight address.
@@ -62,20 +65,21 @@ const DefaultFlightAddr = "127.0.0.1:9645"
 // DefaultConfig returns the laptop defaults.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:              "./strata-data",
-		KafkaAddr:            "127.0.0.1:9092",
-		HTTPAddr:             "127.0.0.1:9644",
-		Cluster:              "strata",
-		FlushInterval:        25 * time.Millisecond,
-		FlushBytes:           8 << 20,
-		MaxBufferedBytes:     256 << 20,
-		HotTierBytes:         256 << 20,
-		CacheBytes:           1 << 30,
-		SweepGrace:           10 * time.Minute,
-		ProducerIDExpiration: 24 * time.Hour,
-		MaxRequestBytes:      100 << 20,
-		AutoCreateTopics:     true,
-		DefaultPartitions:    1,
+		DataDir:               "./strata-data",
+		KafkaAddr:             "127.0.0.1:9092",
+		HTTPAddr:              "127.0.0.1:9644",
+		Cluster:               "strata",
+		FlushInterval:         25 * time.Millisecond,
+		FlushBytes:            8 << 20,
+		MaxBufferedBytes:      256 << 20,
+		HotTierBytes:          256 << 20,
+		CacheBytes:            1 << 30,
+		SweepGrace:            10 * time.Minute,
+		ProducerIDExpiration:  24 * time.Hour,
+		TransactionMaxTimeout: 15 * time.Minute,
+		MaxRequestBytes:       100 << 20,
+		AutoCreateTopics:      true,
+		DefaultPartitions:     1,
 	}
 }
 
@@ -201,13 +205,14 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		return nil, fmt.Errorf("node: register: %w", err)
 	}
 	n.server = ingest.NewServer(ingest.Config{
-		NodeID:            cfg.NodeID,
-		AdvertisedHost:    host,
-		AdvertisedPort:    port,
-		ClusterID:         cfg.Cluster,
-		AutoCreateTopics:  cfg.AutoCreateTopics,
-		DefaultPartitions: cfg.DefaultPartitions,
-		MaxRequestBytes:   cfg.MaxRequestBytes,
+		NodeID:                cfg.NodeID,
+		AdvertisedHost:        host,
+		AdvertisedPort:        port,
+		ClusterID:             cfg.Cluster,
+		AutoCreateTopics:      cfg.AutoCreateTopics,
+		DefaultPartitions:     cfg.DefaultPartitions,
+		MaxRequestBytes:       cfg.MaxRequestBytes,
+		TransactionMaxTimeout: cfg.TransactionMaxTimeout,
 	}, n.meta, n.tier, logger, reg)
 	srv, ln, serveErr := n.server, n.kafkaLn, n.serveErr
 	go func() { serveErr <- srv.Serve(ln) }()

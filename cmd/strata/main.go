@@ -127,6 +127,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.Var(&cacheBytes, "cache-bytes", "local disk budget for data read from the object store")
 	fs.DurationVar(&cfg.SweepGrace, "sweep-grace", def.SweepGrace, "delete unreferenced objects once they are this old")
 	fs.DurationVar(&cfg.ProducerIDExpiration, "producer-id-expiration", def.ProducerIDExpiration, "forget an idempotent producer idle this long (Kafka's producer.id.expiration.ms)")
+	fs.DurationVar(&cfg.TransactionMaxTimeout, "transaction-max-timeout", def.TransactionMaxTimeout, "the longest transaction.timeout.ms a producer may ask for (Kafka's transaction.max.timeout.ms)")
 	maxReq := byteSize(def.MaxRequestBytes)
 	fs.Var(&maxReq, "max-request-bytes", "largest Kafka request frame; larger ones close the connection")
 	fs.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", def.AutoCreateTopics, "create unknown topics on first use")

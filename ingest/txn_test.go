@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/segment/kbatch"
 )
 
 // txnProducer is a franz-go transactional producer on n.
@@ -302,4 +303,149 @@ func TestCoordinatorDeathBetweenPrepareAndComplete(t *testing.T) {
 		cur, _, err := n.meta.GetTxn(ctx, "prep-1")
 		return err == nil && cur.State == metadata.TxnCompleteCommit
 	})
+}
+
+// TestTransactionProtocolStepByStep drives one transaction with raw
+// requests and checks what each admin and group API shows at each step:
+// pending transactional offsets are UNSTABLE_OFFSET_COMMIT to RequireStable
+// readers and invisible to others until the commit; DescribeTransactions,
+// ListTransactions and DescribeProducers show the open transaction; the
+// verify-only AddPartitionsToTxn of KIP-890 confirms exactly the added
+// partitions; a wrong producer id is refused; EndTxn is idempotent.
+func TestTransactionProtocolStepByStep(t *testing.T) {
+	n := startNode(t, nil)
+	n.createTopic("adm", 2)
+	c := n.dial()
+	const id, group = "adm-1", "adm-group"
+
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.Version = 4
+	ip.TransactionalID = kmsg.StringPtr(id)
+	ip.TransactionTimeoutMillis = 60000
+	ipr := roundTrip[*kmsg.InitProducerIDResponse](c, ip)
+	if ipr.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(ipr.ErrorCode))
+	}
+	pid, epoch := ipr.ProducerID, ipr.ProducerEpoch
+
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.Version = 3
+	ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = id, pid, epoch
+	ap.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "adm", Partitions: []int32{0}}}
+	if r := roundTrip[*kmsg.AddPartitionsToTxnResponse](c, ap); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AddPartitionsToTxn: %v", kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode))
+	}
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.Version = 3
+	ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = id, pid, epoch, group
+	if r := roundTrip[*kmsg.AddOffsetsToTxnResponse](c, ao); r.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	recs, err := kbatch.Build([]kbatch.Record{{Value: []byte("v"), Timestamp: time.Now().UnixMilli()}},
+		kbatch.BuildOptions{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: 0, Transactional: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := produceReq(9, -1, "adm", 0, recs)
+	pr.TransactionID = kmsg.StringPtr(id)
+	if r := roundTrip[*kmsg.ProduceResponse](c, pr); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("transactional produce: %v", kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode))
+	}
+	// The same batch to a partition never added is refused (KIP-890).
+	pr = produceReq(9, -1, "adm", 1, recs)
+	pr.TransactionID = kmsg.StringPtr(id)
+	if r := roundTrip[*kmsg.ProduceResponse](c, pr); r.Topics[0].Partitions[0].ErrorCode != kerr.InvalidTxnState.Code {
+		t.Fatalf("transactional produce to a partition not in the transaction: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode))
+	}
+
+	txnCommit := func(pid int64) int16 {
+		tc := kmsg.NewPtrTxnOffsetCommitRequest()
+		tc.Version = 3
+		tc.TransactionalID, tc.Group, tc.ProducerID, tc.ProducerEpoch, tc.Generation = id, group, pid, epoch, -1
+		tc.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "adm", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5, LeaderEpoch: -1}}}}
+		return roundTrip[*kmsg.TxnOffsetCommitResponse](c, tc).Topics[0].Partitions[0].ErrorCode
+	}
+	if code := txnCommit(pid + 1); code != kerr.InvalidProducerIDMapping.Code {
+		t.Fatalf("TxnOffsetCommit with another producer id: %v, want INVALID_PRODUCER_ID_MAPPING", kerr.ErrorForCode(code))
+	}
+	if code := txnCommit(pid); code != 0 {
+		t.Fatalf("TxnOffsetCommit: %v", kerr.ErrorForCode(code))
+	}
+	fetchOffset := func(stable bool) (int64, int16) {
+		of := kmsg.NewPtrOffsetFetchRequest()
+		of.Version = 7
+		of.Group, of.RequireStable = group, stable
+		of.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "adm", Partitions: []int32{0}}}
+		r := roundTrip[*kmsg.OffsetFetchResponse](c, of)
+		return r.Topics[0].Partitions[0].Offset, r.Topics[0].Partitions[0].ErrorCode
+	}
+	if _, code := fetchOffset(true); code != kerr.UnstableOffsetCommit.Code {
+		t.Fatalf("OffsetFetch RequireStable during the transaction: %v, want UNSTABLE_OFFSET_COMMIT", kerr.ErrorForCode(code))
+	}
+	if off, code := fetchOffset(false); code != 0 || off != -1 {
+		t.Fatalf("OffsetFetch during the transaction: offset %d, %v; want -1 (nothing committed yet)", off, kerr.ErrorForCode(code))
+	}
+
+	dt := kmsg.NewPtrDescribeTransactionsRequest()
+	dt.TransactionalIDs = []string{id, "nobody"}
+	dr := roundTrip[*kmsg.DescribeTransactionsResponse](c, dt)
+	if s := dr.TransactionStates[0]; s.ErrorCode != 0 || s.State != "Ongoing" || s.ProducerID != pid || len(s.Topics) != 1 || fmt.Sprint(s.Topics[0].Partitions) != "[0]" {
+		t.Fatalf("DescribeTransactions: %+v", s)
+	}
+	if s := dr.TransactionStates[1]; s.ErrorCode != kerr.TransactionalIDNotFound.Code {
+		t.Fatalf("DescribeTransactions of an unknown id: %v", kerr.ErrorForCode(s.ErrorCode))
+	}
+	lt := kmsg.NewPtrListTransactionsRequest()
+	lt.StateFilters = []string{"Ongoing"}
+	if lr := roundTrip[*kmsg.ListTransactionsResponse](c, lt); len(lr.TransactionStates) != 1 || lr.TransactionStates[0].TransactionalID != id {
+		t.Fatalf("ListTransactions Ongoing: %+v", lr.TransactionStates)
+	}
+	openStart := func() int64 {
+		dp := kmsg.NewPtrDescribeProducersRequest()
+		dp.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: "adm", Partitions: []int32{0}}}
+		r := roundTrip[*kmsg.DescribeProducersResponse](c, dp)
+		for _, ap := range r.Topics[0].Partitions[0].ActiveProducers {
+			if ap.ProducerID == pid {
+				return ap.CurrentTxnStartOffset
+			}
+		}
+		t.Fatalf("DescribeProducers does not list producer %d", pid)
+		return 0
+	}
+	if s := openStart(); s != 0 {
+		t.Fatalf("DescribeProducers: open transaction starts at %d, want 0", s)
+	}
+	verify := kmsg.NewPtrAddPartitionsToTxnRequest()
+	verify.Version = 4
+	verify.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch, VerifyOnly: true,
+		Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "adm", Partitions: []int32{0, 1}}}}}
+	vr := roundTrip[*kmsg.AddPartitionsToTxnResponse](c, verify)
+	if ps := vr.Transactions[0].Topics[0].Partitions; ps[0].ErrorCode != 0 || ps[1].ErrorCode != kerr.InvalidTxnState.Code {
+		t.Fatalf("verify-only AddPartitionsToTxn of [0 1]: %v, %v; want ok, INVALID_TXN_STATE", kerr.ErrorForCode(ps[0].ErrorCode), kerr.ErrorForCode(ps[1].ErrorCode))
+	}
+
+	end := func(commit bool) int16 {
+		et := kmsg.NewPtrEndTxnRequest()
+		et.Version = 3
+		et.TransactionalID, et.ProducerID, et.ProducerEpoch, et.Commit = id, pid, epoch, commit
+		return roundTrip[*kmsg.EndTxnResponse](c, et).ErrorCode
+	}
+	if code := end(true); code != 0 {
+		t.Fatalf("EndTxn commit: %v", kerr.ErrorForCode(code))
+	}
+	if code := end(true); code != 0 {
+		t.Fatalf("EndTxn commit again (a retry): %v", kerr.ErrorForCode(code))
+	}
+	if code := end(false); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("EndTxn abort after the commit: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	}
+	if off, code := fetchOffset(true); code != 0 || off != 5 {
+		t.Fatalf("OffsetFetch RequireStable after the commit: offset %d, %v; want 5", off, kerr.ErrorForCode(code))
+	}
+	if s := openStart(); s != -1 {
+		t.Fatalf("DescribeProducers after the commit: open transaction at %d, want none (-1)", s)
+	}
+	if s := roundTrip[*kmsg.DescribeTransactionsResponse](c, dt).TransactionStates[0]; s.State != "CompleteCommit" {
+		t.Fatalf("DescribeTransactions after the commit: %s", s.State)
+	}
 }

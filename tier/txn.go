@@ -155,7 +155,9 @@ func (p *Partition) checkTxnLocked(h kbatch.Header, tc txnCheck) error {
 		// Its marker is written but not yet durable: the coordinator has
 		// not finished this transaction, so no new one can have begun.
 		return fmt.Errorf("%w: producer %d's transaction is ending", ErrInvalidTxnState, h.ProducerID)
-	case !tc.verified || tc.markers != p.markers:
+	case !tc.verified:
+		return fmt.Errorf("%w: producer %d's first transactional batch here was not verified with its coordinator", ErrInvalidTxnState, h.ProducerID)
+	case tc.markers != p.markers:
 		return errVerifyRace
 	}
 	return nil

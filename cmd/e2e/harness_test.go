@@ -468,6 +468,40 @@ func nodePath(t *testing.T) string {
 	return p
 }
 
+// debianPython is Debian's own interpreter, the one whose dist-packages
+// hold the python3-* packages .ci/setup installs.
+const debianPython = "/usr/bin/python3"
+
+// requirePythonModule returns a python3 that can import module or fails the
+// test with the setup hint, naming pkg, the Debian package that provides
+// it. It tries python3 on PATH first and then Debian's /usr/bin/python3: a
+// python3 earlier on PATH (pyenv, a virtualenv) does not see Debian's
+// dist-packages.
+func requirePythonModule(t *testing.T, module, pkg string) string {
+	t.Helper()
+	var cands, tried []string
+	if p, err := exec.LookPath("python3"); err == nil {
+		cands = append(cands, p)
+	} else {
+		tried = append(tried, fmt.Sprintf("python3 not on PATH (%v)", err))
+	}
+	if _, err := os.Stat(debianPython); err == nil {
+		cands = append(cands, debianPython)
+	} else {
+		tried = append(tried, fmt.Sprintf("no %s (%v)", debianPython, err))
+	}
+	for _, py := range cands {
+		out, err := exec.Command(py, "-c", "import "+module).CombinedOutput()
+		if err == nil {
+			return py
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		tried = append(tried, fmt.Sprintf("%s: %v: %s", py, err, lines[len(lines)-1]))
+	}
+	t.Fatalf("no python3 can import %s (Debian package %s): %s: %s", module, pkg, strings.Join(tried, "; "), setupHint)
+	return ""
+}
+
 // runCmd runs a command with stdin, bounded by ctx, and returns stdout and
 // stderr. It fails the test if the command fails.
 func runCmd(t *testing.T, ctx context.Context, stdin []byte, env []string, name string, args ...string) (stdout, stderr string) {

@@ -114,6 +114,9 @@ func (s *Server) writeMarker(ctx context.Context, tp metadata.TP, m tier.Marker)
 func (s *Server) peerClient() (*kgo.Client, error) {
 	s.peersMu.Lock()
 	defer s.peersMu.Unlock()
+	if s.peersClosed {
+		return nil, tier.ErrClosed
+	}
 	if s.peers != nil {
 		return s.peers, nil
 	}

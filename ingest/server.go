@@ -77,8 +77,9 @@ type Server struct {
 	txns *txn.Coordinator
 	// peers sends WriteTxnMarkers to partition leaders on other nodes
 	// (made on first use, closed by Close).
-	peersMu sync.Mutex
-	peers   *kgo.Client
+	peersMu     sync.Mutex
+	peers       *kgo.Client
+	peersClosed bool
 	// pids hands out producer ids for InitProducerId.
 	pids producerIDPool
 
@@ -233,6 +234,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.peers != nil {
 		s.peers.Close()
 	}
+	s.peersClosed = true
 	s.peersMu.Unlock()
 
 	done := make(chan struct{})

@@ -449,3 +449,52 @@ func TestTransactionProtocolStepByStep(t *testing.T) {
 		t.Fatalf("DescribeTransactions after the commit: %s", s.State)
 	}
 }
+
+// TestGroupOffsetsAfterATransactionEndsElsewhere: a group coordinator that
+// loaded the group while a transaction (committed through another node)
+// held offsets for it, serves the offsets that transaction's end applies
+// in etcd, not its cached ones. And an end by a coordinator that lost the
+// race (the transaction moved on) touches nothing.
+func TestGroupOffsetsAfterATransactionEndsElsewhere(t *testing.T) {
+	n := startNode(t, nil)
+	n.createTopic("moved", 1)
+	ctx := context.Background()
+	c := n.dial()
+	const group = "moved-group"
+	tp := metadata.TP{Topic: "moved", Partition: 0}
+	// What another node's coordinators did: a transaction with the group
+	// in it, and its offsets pending.
+	st, ok, err := n.meta.PutTxn(ctx, metadata.TxnState{TransactionalID: "elsewhere", ProducerID: 99, State: metadata.TxnOngoing, Groups: []string{group}, Seq: 1})
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if ok, err := n.meta.PutTxnOffsets(ctx, group, st, map[metadata.TP]metadata.CommittedOffset{tp: {Offset: 17, LeaderEpoch: -1}}); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	fetch := func() int64 {
+		of := kmsg.NewPtrOffsetFetchRequest()
+		of.Version = 6
+		of.Group = group
+		of.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "moved", Partitions: []int32{0}}}
+		return roundTrip[*kmsg.OffsetFetchResponse](c, of).Topics[0].Partitions[0].Offset
+	}
+	if off := fetch(); off != -1 {
+		t.Fatalf("offset while the transaction is open: %d, want -1", off)
+	}
+	prepared := st
+	prepared.State = metadata.TxnPrepareCommit
+	if prepared, ok, err = n.meta.PutTxn(ctx, prepared); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	// A coordinator holding the state from before the prepare lost the
+	// race: its end must not apply anything.
+	if err := n.meta.EndTxnOffsets(ctx, group, st, false); !errors.Is(err, metadata.ErrTxnMoved) {
+		t.Fatalf("end by a stale coordinator: %v, want ErrTxnMoved", err)
+	}
+	if err := n.meta.EndTxnOffsets(ctx, group, prepared, true); err != nil {
+		t.Fatal(err)
+	}
+	if off := fetch(); off != 17 {
+		t.Fatalf("offset after the transaction committed elsewhere: %d, want 17 (the coordinator served its cache)", off)
+	}
+}

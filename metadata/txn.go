@@ -14,6 +14,7 @@ package metadata
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"sort"
@@ -307,19 +308,31 @@ func (s *Store) PendingTxnOffsets(ctx context.Context, group string) (map[int64]
 	return out, err
 }
 
-// EndTxnOffsets ends producer pid's transactional offsets for group: on
-// commit they replace the group's committed offsets, in the same etcd
-// transaction that deletes them; on abort they are only deleted. Nothing
-// pending is a no-op (a retry of an end that happened).
-func (s *Store) EndTxnOffsets(ctx context.Context, group string, pid int64, commit bool) error {
+// ErrTxnMoved: the transaction's state key changed since the caller read
+// it: another coordinator finished the transaction (or a later one began).
+var ErrTxnMoved = errors.New("metadata: the transaction's state changed")
+
+// EndTxnOffsets ends the transactional offsets of txn (a prepared state, as
+// read, with its Revision) for group: on commit they replace the group's
+// committed offsets, in the same etcd transaction that deletes them; on
+// abort they are only deleted. Every write is conditional on the
+// transaction's key still being at txn.Revision, so a coordinator that lost
+// the race never touches the next transaction's offsets (ErrTxnMoved).
+// Nothing pending is a no-op (a retry of an end that happened).
+func (s *Store) EndTxnOffsets(ctx context.Context, group string, txn TxnState, commit bool) error {
 	if err := checkGroup(group); err != nil {
 		return err
 	}
-	key := s.keys.groupTxn(group, pid)
+	key := s.keys.groupTxn(group, txn.ProducerID)
+	txnKey := s.keys.txn(txn.TransactionalID)
+	txnCmp := clientv3.Compare(clientv3.ModRevision(txnKey), "=", txn.Revision)
 	for attempt := 0; attempt < maxCASAttempts; attempt++ {
-		resp, err := s.txn(ctx, "get_txn_offsets", nil, []clientv3.Op{clientv3.OpGet(key)}, nil)
+		resp, err := s.txn(ctx, "get_txn_offsets", nil, []clientv3.Op{clientv3.OpGet(key), clientv3.OpGet(txnKey)}, nil)
 		if err != nil {
 			return err
+		}
+		if tkv := rangeKV(resp, 1); tkv == nil || tkv.ModRevision != txn.Revision {
+			return ErrTxnMoved
 		}
 		kv := rangeKV(resp, 0)
 		if kv == nil {
@@ -344,23 +357,28 @@ func (s *Store) EndTxnOffsets(ctx context.Context, group string, pid int64, comm
 				puts = append(puts, clientv3.OpPut(s.keys.groupOffset(group, tp), mustJSON(t.Offsets[k])))
 			}
 		}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision), txnCmp}
 		// More offsets than one etcd transaction takes go first, in
-		// chunks: writing them twice (a retry) is harmless, and the last
-		// transaction, which deletes the pending key, decides.
+		// chunks under the same compares: writing them twice (a retry)
+		// is harmless, and the last transaction, which deletes the
+		// pending key, decides.
 		chunk := max(1, s.cfg.MaxTxnOps-1)
+		moved := false
 		for len(puts) > chunk {
-			r, err := s.txn(ctx, "end_txn_offsets_chunk",
-				[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)}, puts[:chunk], nil)
+			r, err := s.txn(ctx, "end_txn_offsets_chunk", cmps, puts[:chunk], nil)
 			if err != nil {
 				return err
 			}
 			if !r.Succeeded {
-				break // ended by someone else meanwhile: read again
+				moved = true
+				break
 			}
 			puts = puts[chunk:]
 		}
-		resp, err = s.txn(ctx, "end_txn_offsets",
-			[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)}, append(puts, clientv3.OpDelete(key)), nil)
+		if moved {
+			continue // read again: ended by someone else, or moved on
+		}
+		resp, err = s.txn(ctx, "end_txn_offsets", cmps, append(puts, clientv3.OpDelete(key)), nil)
 		if err != nil {
 			return err
 		}

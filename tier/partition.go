@@ -52,11 +52,9 @@ type Partition struct {
 	// forget holds producers dropped from producers (expired, or beyond
 	// maxProducers) whose keys in etcd are still to be deleted.
 	forget map[int64]struct{}
-	// txns is the producers' open transactions here (txn.go); markers
-	// counts the markers appended, and aborted is the durable aborted
-	// index, ordered by marker offset.
+	// txns is the producers' open transactions here (txn.go), and
+	// aborted the durable aborted index, ordered by marker offset.
 	txns    map[int64]*openTxn
-	markers uint64
 	aborted []metadata.AbortedTxn
 }
 

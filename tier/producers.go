@@ -52,6 +52,26 @@ type producerState struct {
 	// MarkerSeq is the transaction number (metadata.TxnState.Seq) of the
 	// last marker taken for this producer in its current epoch.
 	MarkerSeq int32 `json:"m,omitempty"`
+
+	// In memory only, for the last marker taken (AppendMarker): its offset
+	// (-1: none since the state was loaded), the flush group it is in, and
+	// the epoch and number before it, which a commit of a group that ends
+	// before the marker records instead (the marker is not durable with
+	// that commit).
+	markerAt       int64
+	markerGroup    *flushGroup
+	prevEpoch      int16
+	prevMarkerSeq  int32
+	markerVersions uint64 // markers taken for this producer, for AppendTxn's verification
+}
+
+// markerAsOf is the epoch and marker number a commit ending at cut records:
+// a marker at or after cut is not part of it.
+func (st *producerState) markerAsOf(cut int64) (int16, int32) {
+	if st.markerGroup != nil && st.markerAt >= cut {
+		return st.prevEpoch, st.prevMarkerSeq
+	}
+	return st.Epoch, st.MarkerSeq
 }
 
 // nextSeq is the sequence after last, wrapping at int32 max as Kafka does.
@@ -112,7 +132,11 @@ func (p *Partition) recordSequenceLocked(h kbatch.Header, base, last int64, g *f
 	}
 	st := p.producers[h.ProducerID]
 	if st == nil || h.ProducerEpoch != st.Epoch {
-		st = &producerState{Epoch: h.ProducerEpoch}
+		var versions uint64
+		if st != nil {
+			versions = st.markerVersions
+		}
+		st = &producerState{Epoch: h.ProducerEpoch, markerVersions: versions}
 		if p.producers[h.ProducerID] == nil {
 			// Its key is written again by the flush of this batch: no
 			// expiry may delete it now.
@@ -147,7 +171,8 @@ func (p *Partition) producerDeltaLocked(pids []int64, cut int64) []byte {
 		if st == nil {
 			continue
 		}
-		d := producerState{Epoch: st.Epoch, LastSeen: st.LastSeen, MarkerSeq: st.MarkerSeq, Txn: p.txnAsOfLocked(id, cut), Batches: make([]producerBatch, 0, len(st.Batches))}
+		epoch, markerSeq := st.markerAsOf(cut)
+		d := producerState{Epoch: epoch, LastSeen: st.LastSeen, MarkerSeq: markerSeq, Txn: p.txnAsOfLocked(id, cut), Batches: make([]producerBatch, 0, len(st.Batches))}
 		for _, b := range st.Batches {
 			if b.Last < cut {
 				d.Batches = append(d.Batches, b)

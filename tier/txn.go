@@ -121,7 +121,7 @@ func (p *Partition) AppendTxn(ctx context.Context, batch []byte, h kbatch.Header
 	for attempt := 0; attempt < 3; attempt++ {
 		p.mu.Lock()
 		t := p.txns[h.ProducerID]
-		markers := p.markers
+		markers := p.markerVersionLocked(h.ProducerID)
 		p.mu.Unlock()
 		verified := false
 		if t == nil {
@@ -142,7 +142,7 @@ func (p *Partition) AppendTxn(ctx context.Context, batch []byte, h kbatch.Header
 // txnCheck is what append needs to accept a transactional batch.
 type txnCheck struct {
 	verified bool   // the coordinator confirmed the partition is in the transaction
-	markers  uint64 // p.markers when the verification began
+	markers  uint64 // the producer's marker count when the verification began
 }
 
 // checkTxnLocked decides whether a transactional batch may be appended.
@@ -157,10 +157,20 @@ func (p *Partition) checkTxnLocked(h kbatch.Header, tc txnCheck) error {
 		return fmt.Errorf("%w: producer %d's transaction is ending", ErrInvalidTxnState, h.ProducerID)
 	case !tc.verified:
 		return fmt.Errorf("%w: producer %d's first transactional batch here was not verified with its coordinator", ErrInvalidTxnState, h.ProducerID)
-	case tc.markers != p.markers:
+	case tc.markers != p.markerVersionLocked(h.ProducerID):
 		return errVerifyRace
 	}
 	return nil
+}
+
+// markerVersionLocked counts the markers taken for pid since its state was
+// loaded: only a marker for the same producer can end the transaction a
+// verification saw.
+func (p *Partition) markerVersionLocked(pid int64) uint64 {
+	if st := p.producers[pid]; st != nil {
+		return st.markerVersions
+	}
+	return 0
 }
 
 // openTxnLocked records that pid's transaction begins at base, when it is
@@ -206,9 +216,15 @@ func (p *Partition) AppendMarker(ctx context.Context, m Marker) (int64, func(con
 	}
 	st := p.producers[m.ProducerID]
 	if st != nil && (m.ProducerEpoch < st.Epoch || m.ProducerEpoch == st.Epoch && m.Seq <= st.MarkerSeq) {
+		// Taken already (or older): answer once the marker taken is
+		// durable, so a retry never reports durable what is not.
+		wait := func(context.Context) error { return nil }
+		if g := st.markerGroup; g != nil && st.markerAt >= p.hw {
+			wait = g.wait
+		}
 		p.mu.Unlock()
 		p.t.buf.release(n)
-		return -1, func(context.Context) error { return nil }, nil
+		return -1, wait, nil
 	}
 	extra := 1
 	if t := p.txns[m.ProducerID]; !m.Commit && t != nil && t.marker < 0 {
@@ -226,7 +242,10 @@ func (p *Partition) AppendMarker(ctx context.Context, m Marker) (int64, func(con
 		p.close(err, false)
 		return 0, nil, err
 	}
-	p.markers++
+	prevEpoch, prevSeq, versions := int16(-1), int32(0), uint64(0)
+	if st != nil {
+		prevEpoch, prevSeq, versions = st.Epoch, st.MarkerSeq, st.markerVersions
+	}
 	if st == nil || m.ProducerEpoch != st.Epoch {
 		// A new epoch (the coordinator fenced the producer): its batches
 		// start again at sequence 0.
@@ -239,6 +258,8 @@ func (p *Partition) AppendMarker(ctx context.Context, m Marker) (int64, func(con
 		st = &producerState{Epoch: m.ProducerEpoch}
 		p.producers[m.ProducerID] = st
 	}
+	st.prevEpoch, st.prevMarkerSeq = prevEpoch, prevSeq
+	st.markerAt, st.markerGroup, st.markerVersions = base, g, versions+1
 	st.MarkerSeq = m.Seq
 	st.LastSeen = time.Now().UnixMilli()
 	if t := p.txns[m.ProducerID]; t != nil && t.marker < 0 {

@@ -2,6 +2,7 @@ package tier
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -182,5 +183,122 @@ func TestOpenTransactionHoldsDeleteRecords(t *testing.T) {
 	}
 	if err := p.DeleteRecords(context.Background(), 2); err != nil {
 		t.Fatalf("DeleteRecords up to the open transaction: %v", err)
+	}
+}
+
+// TestMarkerStateIsCommittedWithItsGroup: a marker appended after its
+// producer's batch's flush group was sealed belongs to a later group; the
+// earlier group's commit must record the producer as it was before the
+// marker (transaction open, no marker taken). Otherwise a new leader,
+// after that later group is lost, would hold the transaction open and drop
+// the coordinator's retried marker as a duplicate: the LSO would never
+// move again.
+func TestMarkerStateIsCommittedWithItsGroup(t *testing.T) {
+	e := newEnv(t, 1)
+	tr := e.tier(Config{})
+	p := e.partition(tr, 0)
+	unblock, _ := stallFlusher(t, e, p)
+	defer unblock()
+	b, h := txnBatch(t, 7, 0, 1, "open")
+	if _, _, err := p.AppendTxn(context.Background(), b, h, verified); err != nil {
+		t.Fatal(err)
+	}
+	most := int64(tr.meta.MaxCommitProducers())
+	for pid := int64(100); pid < 100+most; pid++ { // the last one seals the group
+		b, h := idemBatch(t, pid, 0, 0, 1, fmt.Sprint(pid))
+		if _, _, err := p.Append(context.Background(), b, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := p.AppendMarker(context.Background(), Marker{ProducerID: 7, Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	sealed := len(p.sealed)
+	p.mu.Unlock()
+	if sealed != 1 {
+		t.Fatalf("%d sealed groups, want 1 (the batch's group, before the marker's)", sealed)
+	}
+	pg, producers, _, _, ok := p.takePending()
+	if !ok {
+		t.Fatal("no pending group")
+	}
+	defer func() { p.t.buf.release(pg.g.bytes); pg.g.complete(ErrClosed) }()
+	var states map[string]producerState
+	if err := json.Unmarshal(producers, &states); err != nil {
+		t.Fatal(err)
+	}
+	st := states["7"]
+	if st.Txn == nil || *st.Txn != 1 || st.MarkerSeq != 0 {
+		t.Fatalf("the batch's group commits producer 7 as %s; want its transaction open at 1 and no marker (the marker is in a later group)", producers)
+	}
+}
+
+// TestDuplicateMarkerWaitsForTheFirst: a marker taken once and retried
+// (the coordinator's next attempt) is answered durable only when the first
+// copy is.
+func TestDuplicateMarkerWaitsForTheFirst(t *testing.T) {
+	e := newEnv(t, 1)
+	tr := e.tier(Config{})
+	p := e.partition(tr, 0)
+	b, h := txnBatch(t, 7, 0, 1, "t")
+	appendTxnWait(t, p, b, h)
+	unblock, _ := stallFlusher(t, e, p)
+	m := Marker{ProducerID: 7, Commit: true, Seq: 1}
+	_, first, err := p.AppendMarker(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, dup, err := p.AppendMarker(context.Background(), m)
+	if err != nil || at != -1 {
+		t.Fatalf("duplicate marker: at %d, %v; want nothing appended", at, err)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := dup(short); err == nil {
+		t.Fatal("the duplicate marker's wait returned while the first copy was not durable")
+	}
+	unblock()
+	waitAll(t, []func(context.Context) error{first, dup}, 10*time.Second)
+}
+
+// TestVerificationIgnoresOtherProducersMarkers: markers for other
+// producers arriving while a producer's first transactional batch is being
+// verified do not make it verify again; a marker for the same producer
+// does.
+func TestVerificationIgnoresOtherProducersMarkers(t *testing.T) {
+	e := newEnv(t, 1)
+	tr := e.tier(Config{})
+	p := e.partition(tr, 0)
+	ctx := context.Background()
+	calls := 0
+	b, h := txnBatch(t, 7, 0, 1, "mine")
+	_, wait, err := p.AppendTxn(ctx, b, h, func(context.Context) error {
+		calls++
+		for i := range 5 {
+			if _, _, err := p.AppendMarker(ctx, Marker{ProducerID: 50 + int64(i), Commit: true, Seq: 1}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || calls != 1 {
+		t.Fatalf("append with other producers' markers during verification: %v after %d verifications; want success after 1", err, calls)
+	}
+	if err := wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls = 0
+	b, h = txnBatch(t, 8, 0, 1, "other")
+	_, _, err = p.AppendTxn(ctx, b, h, func(context.Context) error {
+		calls++
+		if calls == 1 {
+			_, _, err := p.AppendMarker(ctx, Marker{ProducerID: 8, Commit: false, Seq: 1})
+			return err
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("append with its own producer's marker during verification: %v after %d verifications; want success after 2", err, calls)
 	}
 }

@@ -18,6 +18,12 @@ import (
 // or COORDINATOR_NOT_AVAILABLE when the store failed (retriable: the client
 // asks again).
 func (c *Coordinator) lockOffsets(ctx context.Context, name string) (*group, int16) {
+	return c.lockOffsetsFresh(ctx, name, false)
+}
+
+// lockOffsetsFresh is lockOffsets; fresh loads the offsets from the store
+// whatever the cache holds.
+func (c *Coordinator) lockOffsetsFresh(ctx context.Context, name string, fresh bool) (*group, int16) {
 	if c.cfg.Serving != nil && !c.cfg.Serving() {
 		return nil, kerr.NotCoordinator.Code
 	}
@@ -41,9 +47,18 @@ func (c *Coordinator) lockOffsets(ctx context.Context, name string) (*group, int
 		// group may have been coordinated elsewhere, and committed to,
 		// since (and moved back here).
 		ver := c.ownershipVersion()
-		loaded := g.offsetsLoaded && g.offsetsVersion == ver && !g.txnOffsets
+		loaded := g.offsetsLoaded && g.offsetsVersion == ver && !g.txnOffsets && !fresh
 		g.mu.Unlock()
 		if !loaded {
+			// Pending transactional offsets first: a transaction's end
+			// writes the group's offsets in etcd, behind this cache, so a
+			// group that has any is never served from the cache again.
+			pending, err := c.store.PendingTxnOffsets(ctx, name)
+			if err != nil {
+				c.log.Warn("group: loading pending transactional offsets", "group", name, "err", err)
+				g.unlockOffsets()
+				return nil, kerr.CoordinatorNotAvailable.Code
+			}
 			offs, err := c.store.FetchOffsets(ctx, name)
 			if err != nil {
 				c.log.Warn("group: loading committed offsets", "group", name, "err", err)
@@ -52,6 +67,9 @@ func (c *Coordinator) lockOffsets(ctx context.Context, name string) (*group, int
 			}
 			g.mu.Lock()
 			g.offsets, g.offsetsLoaded, g.offsetsVersion = offs, true, ver
+			if len(pending) > 0 {
+				g.txnOffsets = true
+			}
 			g.mu.Unlock()
 		}
 		return g, 0
@@ -237,18 +255,25 @@ func (c *Coordinator) fetch(ctx context.Context, name string, topics map[string]
 		// Nothing can be stored under the empty group id.
 		return 0, requested(nil, topics, order)
 	}
-	g, code := c.lockOffsets(ctx, name)
+	// With RequireStable, the pending transactional offsets are read
+	// first and the committed ones after them: a transaction ending in
+	// between shows as its new offsets, never as old ones with nothing
+	// pending.
+	var pending map[int64][]metadata.TP
+	if requireStable {
+		var err error
+		if pending, err = c.store.PendingTxnOffsets(ctx, name); err != nil {
+			c.log.Warn("group: reading pending transactional offsets", "group", name, "err", err)
+			return kerr.CoordinatorNotAvailable.Code, nil
+		}
+	}
+	g, code := c.lockOffsetsFresh(ctx, name, requireStable)
 	if code != 0 {
 		return code, nil
 	}
 	defer g.unlockOffsets()
 	var unstable map[metadata.TP]bool
 	if requireStable {
-		pending, err := c.store.PendingTxnOffsets(ctx, name)
-		if err != nil {
-			c.log.Warn("group: reading pending transactional offsets", "group", name, "err", err)
-			return kerr.CoordinatorNotAvailable.Code, nil
-		}
 		for _, tps := range pending {
 			if unstable == nil {
 				unstable = make(map[metadata.TP]bool)

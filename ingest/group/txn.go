@@ -103,7 +103,16 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 			failOffsets(kerr.InvalidProducerIDMapping.Code)
 			return resp
 		case req.ProducerEpoch < st.ProducerEpoch:
-			failOffsets(kerr.ProducerFenced.Code)
+			// PRODUCER_FENCED from v3 (KIP-588); older clients know only
+			// INVALID_PRODUCER_EPOCH.
+			code := kerr.ProducerFenced.Code
+			if req.Version < 3 {
+				code = kerr.InvalidProducerEpoch.Code
+			}
+			failOffsets(code)
+			return resp
+		case req.ProducerEpoch > st.ProducerEpoch:
+			failOffsets(kerr.InvalidProducerEpoch.Code)
 			return resp
 		case st.State != metadata.TxnOngoing || !slices.Contains(st.Groups, req.Group):
 			failOffsets(kerr.InvalidTxnState.Code)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math"
 	"slices"
@@ -23,7 +22,7 @@ type Store interface {
 	GetTxn(ctx context.Context, id string) (metadata.TxnState, bool, error)
 	PutTxn(ctx context.Context, st metadata.TxnState) (metadata.TxnState, bool, error)
 	ListTxns(ctx context.Context) ([]metadata.TxnState, error)
-	EndTxnOffsets(ctx context.Context, group string, pid int64, commit bool) error
+	EndTxnOffsets(ctx context.Context, group string, txn metadata.TxnState, commit bool) error
 	Topic(name string) (metadata.Topic, bool)
 }
 
@@ -60,7 +59,10 @@ type Coordinator struct {
 	cfg   Config
 	store Store
 	log   *slog.Logger
-	locks [64]sync.Mutex // by hash of the transactional id
+	// locks serialises the requests of one transactional id (and only
+	// of that id: a slow end does not hold up others).
+	mu    sync.Mutex
+	locks map[string]*idLock
 
 	stop chan struct{}
 	done chan struct{}
@@ -77,7 +79,7 @@ func New(cfg Config, store Store, logger *slog.Logger) *Coordinator {
 	if cfg.CompleteTimeout <= 0 {
 		cfg.CompleteTimeout = 30 * time.Second
 	}
-	c := &Coordinator{cfg: cfg, store: store, log: logger, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &Coordinator{cfg: cfg, store: store, log: logger, locks: map[string]*idLock{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go c.scanLoop()
 	return c
 }
@@ -92,12 +94,31 @@ func (c *Coordinator) Close() {
 	<-c.done
 }
 
+// idLock is one transactional id's lock, kept while anyone holds or waits
+// for it.
+type idLock struct {
+	sync.Mutex
+	refs int
+}
+
 func (c *Coordinator) lock(id string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	m := &c.locks[h.Sum32()%uint32(len(c.locks))]
-	m.Lock()
-	return m.Unlock
+	c.mu.Lock()
+	l := c.locks[id]
+	if l == nil {
+		l = &idLock{}
+		c.locks[id] = l
+	}
+	l.refs++
+	c.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		c.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(c.locks, id)
+		}
+		c.mu.Unlock()
+	}
 }
 
 // owns reports whether this node coordinates id now.
@@ -492,7 +513,10 @@ func (c *Coordinator) complete(ctx context.Context, st metadata.TxnState) error 
 		return err
 	}
 	for _, g := range st.Groups {
-		if err := c.store.EndTxnOffsets(ctx, g, st.ProducerID, commit); err != nil {
+		if err := c.store.EndTxnOffsets(ctx, g, st, commit); errors.Is(err, metadata.ErrTxnMoved) {
+			// Another coordinator finished this transaction meanwhile.
+			return c.checkFinished(ctx, st)
+		} else if err != nil {
 			return fmt.Errorf("group %q offsets: %w", g, err)
 		}
 	}
@@ -503,17 +527,23 @@ func (c *Coordinator) complete(ctx context.Context, st metadata.TxnState) error 
 	if _, ok, err := c.store.PutTxn(ctx, st); err != nil {
 		return err
 	} else if !ok {
-		// Someone else completed it (or moved on since): read it again
-		// to be sure it is not still prepared.
-		cur, _, err := c.store.GetTxn(ctx, st.TransactionalID)
-		if err != nil {
-			return err
-		}
-		if cur.State == metadata.TxnPrepareCommit || cur.State == metadata.TxnPrepareAbort {
-			return errConflict
-		}
+		return c.checkFinished(ctx, st)
 	}
 	c.log.Debug("txn: completed", "transactional_id", st.TransactionalID, "state", st.State, "partitions", len(st.Partitions))
+	return nil
+}
+
+// checkFinished is called when st's key changed under a completion: nil
+// when someone else finished the transaction, errConflict when it is still
+// prepared.
+func (c *Coordinator) checkFinished(ctx context.Context, st metadata.TxnState) error {
+	cur, _, err := c.store.GetTxn(ctx, st.TransactionalID)
+	if err != nil {
+		return err
+	}
+	if cur.Seq == st.Seq && (cur.State == metadata.TxnPrepareCommit || cur.State == metadata.TxnPrepareAbort) {
+		return errConflict
+	}
 	return nil
 }
 

@@ -9,6 +9,8 @@ package ingest
 //   UNSUPPORTED_COMPRESSION_TYPE) and appended to the tier in request order,
 //   on the connection's reader, so pipelined requests keep their order per
 //   partition. A bad partition fails alone; the others are appended.
+// * On a compacted topic (cleanup.policy has compact) a record without a key
+//   is INVALID_RECORD, as in Kafka.
 // * Exactly one batch per partition (v3+), else INVALID_RECORD; a batch above
 //   the topic's max.message.bytes (default 1048588, Kafka's) is
 //   MESSAGE_TOO_LARGE.
@@ -44,6 +46,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -51,6 +54,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/metadata/topiccfg"
 	"github.com/strata-io/strata/segment/kbatch"
 )
 
@@ -66,6 +70,7 @@ var (
 	errMultipleBatches = errors.New("ingest: produce v3+ takes exactly one record batch per partition")
 	errControlBatch    = errors.New("ingest: clients cannot write control batches")
 	errTooLarge        = errors.New("ingest: record batch larger than max.message.bytes")
+	errNoKey           = errors.New("ingest: compacted topics take only records with a key")
 )
 
 // producePart is one partition of a produce request while it is handled.
@@ -142,7 +147,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request, req *kmsg.Produc
 				fail(pp.resp, kerr.UnknownTopicOrPartition.Code, fmt.Errorf("ingest: topic %q has no partition %d", t.Name, rp.Partition))
 				continue
 			}
-			hdr, err := validateProduceBatch(rp.Records, maxMessageBytes(t))
+			hdr, err := validateProduceBatch(rp.Records, maxMessageBytes(t), isCompacted(t))
 			if err != nil {
 				fail(pp.resp, produceErrCode(err), err)
 				continue
@@ -244,7 +249,7 @@ func (s *Server) produceTopic(version int16, rt kmsg.ProduceRequestTopic) (metad
 
 // validateProduceBatch checks one partition's records: size, then
 // kbatch.Validate, then the rules for client batches that ingest owns.
-func validateProduceBatch(records []byte, maxBytes int) (kbatch.Header, error) {
+func validateProduceBatch(records []byte, maxBytes int, compacted bool) (kbatch.Header, error) {
 	if len(records) > maxBytes {
 		return kbatch.Header{}, fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, len(records), maxBytes)
 	}
@@ -258,7 +263,26 @@ func validateProduceBatch(records []byte, maxBytes int) (kbatch.Header, error) {
 	if hdrs[0].IsControl() {
 		return kbatch.Header{}, errControlBatch
 	}
+	if compacted {
+		// As Kafka: a compacted topic keeps the latest record per key, so
+		// a record without one is refused.
+		recs, err := kbatch.Records(records)
+		if err != nil {
+			return kbatch.Header{}, err
+		}
+		for _, r := range recs {
+			if r.Key == nil {
+				return kbatch.Header{}, fmt.Errorf("%w: offset delta %d", errNoKey, r.Offset-hdrs[0].BaseOffset)
+			}
+		}
+	}
 	return hdrs[0], nil
+}
+
+// isCompacted reports whether t's cleanup.policy includes compact.
+func isCompacted(t metadata.Topic) bool {
+	v, ok := t.Configs["cleanup.policy"]
+	return ok && slices.Contains(topiccfg.SplitList(v), "compact")
 }
 
 // produceErrCode maps a validation error of one partition.
@@ -266,7 +290,7 @@ func produceErrCode(err error) int16 {
 	switch {
 	case errors.Is(err, errTooLarge):
 		return kerr.MessageTooLarge.Code
-	case errors.Is(err, errMultipleBatches), errors.Is(err, errControlBatch):
+	case errors.Is(err, errMultipleBatches), errors.Is(err, errControlBatch), errors.Is(err, errNoKey):
 		return kerr.InvalidRecord.Code
 	}
 	return errCode(err)

@@ -91,12 +91,12 @@ func incrementalChanges(cur map[string]string, ops []kmsg.IncrementalAlterConfig
 		case kmsg.IncrementalAlterConfigOpDelete:
 			changes[c.Name] = nil
 		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if spec.typ != kmsg.ConfigTypeList {
+			if spec.Type != kmsg.ConfigTypeList {
 				return nil, topicErr(kerr.InvalidConfig.Code, "operation %v is only for list configs; %s is not one", c.Op, c.Name)
 			}
 			base, ok := cur[c.Name]
 			if !ok {
-				base = spec.def
+				base = spec.Default
 			}
 			items := splitConfigList(base)
 			for _, it := range splitConfigList(*c.Value) {

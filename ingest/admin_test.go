@@ -174,8 +174,8 @@ func TestCreateTopics(t *testing.T) {
 		{newTopic("minus-two", -2, 1), kerr.InvalidPartitions.Code, -1},
 		{newTopic("too-many", maxPartitions+1, 1), kerr.InvalidPartitions.Code, -1},
 		{newTopic("rf0", 1, 0), kerr.InvalidReplicationFactor.Code, -1},
-		{newTopic("compacted", 1, 1, "cleanup.policy", "compact"), kerr.InvalidConfig.Code, -1},
-		{newTopic("unknown-config", 1, 1, "flush.ms", "5"), kerr.InvalidConfig.Code, -1},
+		{newTopic("compacted", 1, 1, "cleanup.policy", "shred"), kerr.InvalidConfig.Code, -1},
+		{newTopic("unknown-config", 1, 1, "no.such.config", "5"), kerr.InvalidConfig.Code, -1},
 		{newTopic("bad-retention", 1, 1, "retention.ms", "soon"), kerr.InvalidConfig.Code, -1},
 		{nullConfig, kerr.InvalidConfig.Code, -1},
 	}

@@ -8,6 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata/topiccfg"
+	"github.com/strata-io/strata/segment/kbatch"
 )
 
 func TestCheckTopicConfig(t *testing.T) {
@@ -34,8 +37,8 @@ func TestCheckTopicConfig(t *testing.T) {
 		{"max.message.bytes", "-5", ">= 0"},
 		{"cleanup.policy", "delete", ""},
 		{"cleanup.policy", " delete , delete", ""},
-		{"cleanup.policy", "compact", "not supported yet"},
-		{"cleanup.policy", "delete,compact", "not supported yet"},
+		{"cleanup.policy", "compact", ""},
+		{"cleanup.policy", "delete,compact", ""},
 		{"cleanup.policy", "", "must be"},
 		{"cleanup.policy", "shred", "unknown policy"},
 		{"message.timestamp.type", "CreateTime", ""},
@@ -44,8 +47,17 @@ func TestCheckTopicConfig(t *testing.T) {
 		{"compression.type", "producer", ""},
 		{"compression.type", "zstd", ""},
 		{"compression.type", "brotli", "must be one of"},
-		{"flush.ms", "5", "unknown or unsupported"},
-		{"", "5", "unknown or unsupported"},
+		{"flush.ms", "5", ""},
+		{"flush.ms", "-1", "integer >= 0"},
+		{"min.insync.replicas", "2", ""},
+		{"min.insync.replicas", "0", ">= 1"},
+		{"unclean.leader.election.enable", "true", ""},
+		{"unclean.leader.election.enable", "yes", "true or false"},
+		{"message.downconversion.enable", "false", ""},
+		{"min.cleanable.dirty.ratio", "0.1", ""},
+		{"min.cleanable.dirty.ratio", "1.5", "number in"},
+		{"no.such.config", "5", "unknown topic config"},
+		{"", "5", "unknown topic config"},
 	}
 	for _, tt := range tests {
 		err := checkTopicConfig(tt.name, tt.value)
@@ -58,9 +70,9 @@ func TestCheckTopicConfig(t *testing.T) {
 	}
 	// Every default must pass its own check, or Describe would report a
 	// value Alter refuses.
-	for _, spec := range topicConfigSpecs {
-		if err := checkTopicConfig(spec.name, spec.def); err != nil {
-			t.Errorf("default %s=%q fails its check: %v", spec.name, spec.def, err)
+	for _, spec := range topiccfg.Specs {
+		if err := checkTopicConfig(spec.Name, spec.Default); err != nil {
+			t.Errorf("default %s=%q fails its check: %v", spec.Name, spec.Default, err)
 		}
 	}
 }
@@ -101,7 +113,7 @@ func TestIncrementalChanges(t *testing.T) {
 		{"subtract everything", nil, []kmsg.IncrementalAlterConfigsRequestResourceConfig{incOp("cleanup.policy", subtract, s("delete"))},
 			map[string]*string{"cleanup.policy": s("")}, 0},
 		{"append to a non-list", nil, []kmsg.IncrementalAlterConfigsRequestResourceConfig{incOp("retention.ms", appendOp, s("5"))}, nil, kerr.InvalidConfig.Code},
-		{"unknown name", nil, []kmsg.IncrementalAlterConfigsRequestResourceConfig{incOp("flush.ms", set, s("5"))}, nil, kerr.InvalidConfig.Code},
+		{"unknown name", nil, []kmsg.IncrementalAlterConfigsRequestResourceConfig{incOp("no.such.config", set, s("5"))}, nil, kerr.InvalidConfig.Code},
 		{"null set", nil, []kmsg.IncrementalAlterConfigsRequestResourceConfig{incOp("retention.ms", set, nil)}, nil, kerr.InvalidRequest.Code},
 		{"unknown op", nil, []kmsg.IncrementalAlterConfigsRequestResourceConfig{incOp("retention.ms", 9, s("5"))}, nil, kerr.InvalidRequest.Code},
 		{"twice", nil, []kmsg.IncrementalAlterConfigsRequestResourceConfig{incOp("retention.ms", set, s("5")), incOp("retention.ms", del, nil)}, nil, kerr.InvalidRequest.Code},
@@ -167,8 +179,8 @@ func TestDescribeConfigs(t *testing.T) {
 
 	for v := int16(0); v <= 4; v++ {
 		r := roundTrip[*kmsg.DescribeConfigsResponse](c, describeReq(v, kmsg.ConfigResourceTypeTopic, "described")).Resources[0]
-		if r.ErrorCode != 0 || r.ResourceName != "described" || len(r.Configs) != len(topicConfigSpecs) {
-			t.Fatalf("v%d: error %v, %d configs, want %d", v, kerr.ErrorForCode(r.ErrorCode), len(r.Configs), len(topicConfigSpecs))
+		if r.ErrorCode != 0 || r.ResourceName != "described" || len(r.Configs) != len(topiccfg.Specs) {
+			t.Fatalf("v%d: error %v, %d configs, want %d", v, kerr.ErrorForCode(r.ErrorCode), len(r.Configs), len(topiccfg.Specs))
 		}
 		cfgs := configsOf(r)
 		set, def := cfgs["retention.ms"], cfgs["segment.bytes"]
@@ -194,7 +206,7 @@ func TestDescribeConfigs(t *testing.T) {
 	}
 
 	// Filtering by name, unknown names left out.
-	r := roundTrip[*kmsg.DescribeConfigsResponse](c, describeReq(4, kmsg.ConfigResourceTypeTopic, "described", "segment.ms", "flush.ms")).Resources[0]
+	r := roundTrip[*kmsg.DescribeConfigsResponse](c, describeReq(4, kmsg.ConfigResourceTypeTopic, "described", "segment.ms", "no.such.config")).Resources[0]
 	if r.ErrorCode != 0 || len(r.Configs) != 1 || r.Configs[0].Name != "segment.ms" || *r.Configs[0].Value != "600000" {
 		t.Errorf("filtered: %+v", r)
 	}
@@ -290,9 +302,9 @@ func TestAlterConfigs(t *testing.T) {
 	}{
 		{"validate only", true, []kmsg.AlterConfigsRequestResource{alterResource(topic, "altered", "retention.ms", "7")}, 0},
 		{"bad value", false, []kmsg.AlterConfigsRequestResource{alterResource(topic, "altered", "retention.ms", "7", "segment.bytes", "10")}, kerr.InvalidConfig.Code},
-		{"compaction", false, []kmsg.AlterConfigsRequestResource{alterResource(topic, "altered", "cleanup.policy", "compact")}, kerr.InvalidConfig.Code},
+		{"compaction", false, []kmsg.AlterConfigsRequestResource{alterResource(topic, "altered", "cleanup.policy", "shred")}, kerr.InvalidConfig.Code},
 		{"log append time", false, []kmsg.AlterConfigsRequestResource{alterResource(topic, "altered", "message.timestamp.type", "LogAppendTime")}, kerr.InvalidConfig.Code},
-		{"unknown name", false, []kmsg.AlterConfigsRequestResource{alterResource(topic, "altered", "flush.ms", "7")}, kerr.InvalidConfig.Code},
+		{"unknown name", false, []kmsg.AlterConfigsRequestResource{alterResource(topic, "altered", "no.such.config", "7")}, kerr.InvalidConfig.Code},
 		{"null value", false, []kmsg.AlterConfigsRequestResource{nullValue}, kerr.InvalidRequest.Code},
 		{"named twice", false, []kmsg.AlterConfigsRequestResource{alterResource(topic, "altered", "retention.ms", "7", "retention.ms", "8")}, kerr.InvalidRequest.Code},
 		{"resource twice", false, []kmsg.AlterConfigsRequestResource{alterResource(topic, "altered", "retention.ms", "7"), alterResource(topic, "altered", "retention.ms", "8")}, kerr.InvalidRequest.Code},
@@ -358,7 +370,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 			0, map[string]string{"retention.ms": "2000", "cleanup.policy": "delete"}},
 		{"validate only", 1, true, topic, "inc", []kmsg.IncrementalAlterConfigsRequestResourceConfig{incOp("retention.ms", set, s("5"))},
 			0, map[string]string{"retention.ms": "2000", "cleanup.policy": "delete"}},
-		{"append compact", 1, false, topic, "inc", []kmsg.IncrementalAlterConfigsRequestResourceConfig{incOp("cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, s("compact"))},
+		{"append an unknown policy", 1, false, topic, "inc", []kmsg.IncrementalAlterConfigsRequestResourceConfig{incOp("cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, s("shred"))},
 			kerr.InvalidConfig.Code, map[string]string{"retention.ms": "2000", "cleanup.policy": "delete"}},
 		{"subtract delete", 1, false, topic, "inc", []kmsg.IncrementalAlterConfigsRequestResourceConfig{incOp("cleanup.policy", kmsg.IncrementalAlterConfigOpSubtract, s("delete"))},
 			kerr.InvalidConfig.Code, map[string]string{"retention.ms": "2000", "cleanup.policy": "delete"}},
@@ -399,12 +411,80 @@ func TestCreateTopicsConfigValues(t *testing.T) {
 		{newTopic("ok", 1, 1, "segment.bytes", "1048576", "message.timestamp.type", "CreateTime"), 0},
 		{newTopic("log-append", 1, 1, "message.timestamp.type", "LogAppendTime"), kerr.InvalidConfig.Code},
 		{newTopic("tiny-segments", 1, 1, "segment.bytes", "14"), kerr.InvalidConfig.Code},
-		{newTopic("compact-delete", 1, 1, "cleanup.policy", "compact,delete"), kerr.InvalidConfig.Code},
+		{newTopic("compact-delete", 1, 1, "cleanup.policy", "compact,delete"), 0},
+		{newTopic("bad-ratio", 1, 1, "cleanup.policy", "compact", "min.cleanable.dirty.ratio", "2"), kerr.InvalidConfig.Code},
 	}
 	for _, tt := range tests {
 		st := roundTrip[*kmsg.CreateTopicsResponse](c, createReq(7, false, tt.topic)).Topics[0]
 		if st.ErrorCode != tt.want {
 			t.Errorf("%s: error %v (%v), want %v", tt.topic.Topic, kerr.ErrorForCode(st.ErrorCode), st.ErrorMessage, kerr.ErrorForCode(tt.want))
 		}
+	}
+}
+
+// TestEveryKafkaTopicConfigIsAccepted: the names admin UIs, Terraform
+// providers and operators set, including ones that have no effect in
+// Strata, are taken at creation and by AlterConfigs and described back as
+// the topic's own, with Kafka's defaults for the rest.
+func TestEveryKafkaTopicConfigIsAccepted(t *testing.T) {
+	n := startNode(t, nil)
+	c := n.dial()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = 5
+	req.TimeoutMillis = 10000
+	req.Topics = []kmsg.CreateTopicsRequestTopic{newTopic("operated", 1, 3,
+		"min.insync.replicas", "2", "unclean.leader.election.enable", "false", "message.downconversion.enable", "true",
+		"flush.ms", "1000", "preallocate", "true", "segment.jitter.ms", "5")}
+	if r := roundTrip[*kmsg.CreateTopicsResponse](c, req); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("CreateTopics with operator configs: %v %v", kerr.ErrorForCode(r.Topics[0].ErrorCode), r.Topics[0].ErrorMessage)
+	}
+	waitFor(t, func() bool { _, ok := n.meta.Topic("operated"); return ok })
+	r := roundTrip[*kmsg.DescribeConfigsResponse](c, describeReq(4, kmsg.ConfigResourceTypeTopic, "operated")).Resources[0]
+	cfgs := configsOf(r)
+	for name, want := range map[string]string{"min.insync.replicas": "2", "unclean.leader.election.enable": "false", "preallocate": "true", "flush.ms": "1000"} {
+		if c := cfgs[name]; c.Value == nil || *c.Value != want || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+			t.Errorf("%s: %+v, want %s set on the topic", name, c, want)
+		}
+	}
+	for name, want := range map[string]string{"delete.retention.ms": "86400000", "min.cleanable.dirty.ratio": "0.5", "index.interval.bytes": "4096"} {
+		if c := cfgs[name]; c.Value == nil || *c.Value != want || c.Source != kmsg.ConfigSourceDefaultConfig {
+			t.Errorf("%s: %+v, want Kafka's default %s", name, c, want)
+		}
+	}
+	// A bad value of an accepted name is still refused.
+	req.Topics = []kmsg.CreateTopicsRequestTopic{newTopic("badly-operated", 1, 3, "min.insync.replicas", "zero")}
+	if r := roundTrip[*kmsg.CreateTopicsResponse](c, req); r.Topics[0].ErrorCode != kerr.InvalidConfig.Code {
+		t.Fatalf("min.insync.replicas=zero: %v, want INVALID_CONFIG", kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+}
+
+// TestCompactedTopicRefusesRecordsWithoutKey: as Kafka, a produce of a
+// record with a null key to a compacted topic is INVALID_RECORD and stores
+// nothing; keyed records are taken.
+func TestCompactedTopicRefusesRecordsWithoutKey(t *testing.T) {
+	n := startNode(t, nil)
+	if _, err := n.meta.CreateTopic(context.Background(), "table", 1, map[string]string{"cleanup.policy": "compact"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, ok := n.meta.Topic("table"); return ok })
+	c := n.dial()
+	build := func(keys ...[]byte) []byte {
+		recs := make([]kbatch.Record, len(keys))
+		for i, k := range keys {
+			recs[i] = kbatch.Record{Key: k, Value: []byte("v"), Timestamp: 1}
+		}
+		b, err := kbatch.Build(recs, kbatch.BuildOptions{Codec: kbatch.Zstd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	r := roundTrip[*kmsg.ProduceResponse](c, produceReq(9, -1, "table", 0, build([]byte("a"), nil)))
+	if code := r.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidRecord.Code {
+		t.Fatalf("record without a key: %v, want INVALID_RECORD", kerr.ErrorForCode(code))
+	}
+	r = roundTrip[*kmsg.ProduceResponse](c, produceReq(9, -1, "table", 0, build([]byte("a"), []byte("b"))))
+	if p := r.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("keyed records: %v at %d, want stored at 0", kerr.ErrorForCode(p.ErrorCode), p.BaseOffset)
 	}
 }

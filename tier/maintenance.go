@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/strata-io/strata/metadata/topiccfg"
 	"github.com/strata-io/strata/tier/objstore"
 )
 
@@ -63,7 +64,7 @@ func (t *Tier) maintainPartitions(ctx context.Context) {
 			p.close(ErrNotLeader, true)
 			continue
 		}
-		tc := parseTopicConfig(topic.Configs)
+		tc := topiccfg.Parse(topic.Configs)
 		now := time.Now()
 		// Several rolls in a row when a backlog built up, but bounded.
 		for i := 0; i < 4; i++ {
@@ -78,8 +79,16 @@ func (t *Tier) maintainPartitions(ctx context.Context) {
 				break
 			}
 		}
+		// Compaction works on rolled segment objects, after the roll.
+		if _, err := p.compact(ctx, tc, now); err != nil && !errors.Is(err, ErrNotLeader) && ctx.Err() == nil {
+			t.logger.Warn("compaction failed", "topic", p.tp.Topic, "partition", p.tp.Partition, "err", err)
+		}
 		// Retention after rolling: it deletes whole index entries, and rolled
-		// entries are about segment.bytes, as Kafka's segments are.
+		// entries are about segment.bytes, as Kafka's segments are. A
+		// compact-only topic has none.
+		if !tc.Delete {
+			continue
+		}
 		if err := p.applyRetention(ctx, tc, now); err != nil && !errors.Is(err, ErrNotLeader) && ctx.Err() == nil {
 			t.logger.Warn("retention failed", "topic", p.tp.Topic, "partition", p.tp.Partition, "err", err)
 		}

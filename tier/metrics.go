@@ -17,7 +17,12 @@ type metrics struct {
 	objectGetBytes   prometheus.Counter
 	rolls            prometheus.Counter
 	rolledBytes      prometheus.Counter
-	sweptObjects     prometheus.Counter
+	// Compaction (cleanup.policy=compact).
+	compactions       prometheus.Counter
+	compactedBytesIn  prometheus.Counter
+	compactedBytesOut prometheus.Counter
+	dirtyRatio        *prometheus.GaugeVec
+	sweptObjects      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -66,6 +71,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rolledBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_rolled_bytes_total", Help: "Bytes of segment objects written by the roller.",
 		}),
+		compactions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_compactions_total", Help: "Compaction passes run on compacted topics' partitions.",
+		}),
+		compactedBytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_compaction_read_bytes_total", Help: "Bytes of segment runs read by compaction passes.",
+		}),
+		compactedBytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_compaction_written_bytes_total", Help: "Bytes of segment objects written by compaction passes.",
+		}),
+		dirtyRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strata_compaction_dirty_ratio", Help: "Share of a compacted partition's rolled bytes not yet compacted, as of its last check.",
+		}, []string{"topic", "partition"}),
 		sweptObjects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_swept_objects_total", Help: "Unreferenced objects deleted by the sweeper.",
 		}),
@@ -73,7 +90,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.appendedBytes, m.appendedRecords, m.flushes, m.flushSeconds,
 			m.flushObjectBytes, m.flushRecords, m.putBytes, m.readBytes, m.cacheRequests,
-			m.cacheBytes, m.objectGets, m.objectGetBytes, m.rolls, m.rolledBytes, m.sweptObjects)
+			m.cacheBytes, m.objectGets, m.objectGetBytes, m.rolls, m.rolledBytes, m.sweptObjects,
+			m.compactions, m.compactedBytesIn, m.compactedBytesOut, m.dirtyRatio)
 	}
 	return m
 }

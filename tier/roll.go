@@ -12,16 +12,12 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/metadata/topiccfg"
 	"github.com/strata-io/strata/segment"
 	"github.com/strata-io/strata/segment/kbatch"
 )
 
-// Topic config defaults, as Kafka's.
 const (
-	defaultSegmentBytes   = 64 << 20
-	defaultSegmentMs      = 10 * time.Minute // Kafka's is 7 days; ours only bounds index growth
-	defaultRetentionMs    = 7 * 24 * time.Hour
-	defaultRetentionBytes = -1
 	// rollBlockBytes is the target size of a block in a rolled segment.
 	rollBlockBytes = 1 << 20
 	// rollChunkBytes is the largest target size of one index entry's run in
@@ -31,48 +27,6 @@ const (
 	// maxRollChunks bounds one roll's index replacement to one transaction.
 	maxRollChunks = 60
 )
-
-// topicConfig is what tier honours of a topic's configs.
-type topicConfig struct {
-	segmentBytes   int64
-	segmentMs      time.Duration
-	retentionMs    time.Duration // <0: keep forever
-	retentionBytes int64         // <0: no size limit
-}
-
-func parseTopicConfig(c map[string]string) topicConfig {
-	tc := topicConfig{
-		segmentBytes:   defaultSegmentBytes,
-		segmentMs:      defaultSegmentMs,
-		retentionMs:    defaultRetentionMs,
-		retentionBytes: defaultRetentionBytes,
-	}
-	num := func(k string) (int64, bool) {
-		v, ok := c[k]
-		if !ok {
-			return 0, false
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		return n, err == nil
-	}
-	if n, ok := num("segment.bytes"); ok && n > 0 {
-		tc.segmentBytes = n
-	}
-	if n, ok := num("segment.ms"); ok && n > 0 {
-		tc.segmentMs = time.Duration(n) * time.Millisecond
-	}
-	if n, ok := num("retention.ms"); ok {
-		if n < 0 {
-			tc.retentionMs = -1
-		} else {
-			tc.retentionMs = time.Duration(n) * time.Millisecond
-		}
-	}
-	if n, ok := num("retention.bytes"); ok {
-		tc.retentionBytes = n
-	}
-	return tc
-}
 
 // isFlushObject reports whether key names a flush object.
 func isFlushObject(key string) bool { return strings.HasPrefix(key, "flush/") }
@@ -93,7 +47,7 @@ func flushObjectTime(key string) (time.Time, bool) {
 // rollCandidate returns the flush-object entries to roll into one segment
 // object now, or nil: the oldest unrolled entries once they add up to
 // segment.bytes or the oldest is older than segment.ms.
-func rollCandidate(entries []metadata.IndexEntry, tc topicConfig, now time.Time) []metadata.IndexEntry {
+func rollCandidate(entries []metadata.IndexEntry, tc topiccfg.Config, now time.Time) []metadata.IndexEntry {
 	i := 0
 	for i < len(entries) && !isFlushObject(entries[i].Object) {
 		i++
@@ -101,7 +55,7 @@ func rollCandidate(entries []metadata.IndexEntry, tc topicConfig, now time.Time)
 	if i == len(entries) {
 		return nil
 	}
-	limit := tc.segmentBytes
+	limit := tc.SegmentBytes
 	if max := int64(maxRollChunks * rollChunkBytes); limit > max {
 		limit = max
 	}
@@ -114,7 +68,7 @@ func rollCandidate(entries []metadata.IndexEntry, tc topicConfig, now time.Time)
 	if size >= limit {
 		return entries[i:j]
 	}
-	if t, ok := flushObjectTime(entries[i].Object); ok && now.Sub(t) >= tc.segmentMs {
+	if t, ok := flushObjectTime(entries[i].Object); ok && now.Sub(t) >= tc.SegmentMs {
 		return entries[i:j]
 	}
 	return nil
@@ -125,7 +79,7 @@ func rollCandidate(entries []metadata.IndexEntry, tc topicConfig, now time.Time)
 // then swaps the index entries in one fenced transaction. The flush objects
 // it replaces are deleted later by the sweeper, once no entry points into
 // them and the grace period for in-flight readers has passed.
-func (p *Partition) roll(ctx context.Context, tc topicConfig, now time.Time) (bool, error) {
+func (p *Partition) roll(ctx context.Context, tc topiccfg.Config, now time.Time) (bool, error) {
 	v, err := p.view()
 	if err != nil {
 		return false, err
@@ -142,18 +96,10 @@ func (p *Partition) roll(ctx context.Context, tc topicConfig, now time.Time) (bo
 	for _, e := range cand {
 		inSize += e.Size
 	}
-	chunk := max(min(int64(rollChunkBytes), tc.segmentBytes), inSize/(maxRollChunks-4), 1024)
+	chunk := max(min(int64(rollChunkBytes), tc.SegmentBytes), inSize/(maxRollChunks-4), 1024)
 	blockTarget := int(min(int64(rollBlockBytes), chunk))
 
-	var blocks [][]byte
-	var buf []byte
-	var meta segment.BlockMeta
-	seal := func() {
-		if len(buf) > 0 {
-			blocks = append(blocks, segment.AppendBlock(nil, meta, buf))
-			buf = buf[:0]
-		}
-	}
+	bb := blockBuilder{target: blockTarget}
 	for cur := from; cur <= to; {
 		sp, from, ok, err := v.next(ctx, cur)
 		if err != nil {
@@ -170,16 +116,7 @@ func (p *Partition) roll(ctx context.Context, tc topicConfig, now time.Time) (bo
 			if h.LastOffset() < cur || h.BaseOffset > to {
 				return nil
 			}
-			if len(buf) == 0 {
-				meta = segment.BlockMeta{BaseOffset: h.BaseOffset, MaxTimestamp: h.MaxTimestamp}
-			}
-			meta.LastOffset = h.LastOffset()
-			meta.MaxTimestamp = max(meta.MaxTimestamp, h.MaxTimestamp)
-			meta.BatchCount++
-			buf = append(buf, b...)
-			if len(buf) >= blockTarget {
-				seal()
-			}
+			bb.add(h, b)
 			return nil
 		})
 		if err != nil {
@@ -187,34 +124,10 @@ func (p *Partition) roll(ctx context.Context, tc topicConfig, now time.Time) (bo
 		}
 		cur = sp.last + 1
 	}
-	seal()
-
-	obj, err := segment.Encode(from, blocks)
-	if err != nil {
-		return false, fmt.Errorf("%w: encode segment: %w", ErrStorage, err)
-	}
-	r, err := segment.OpenReader(bytes.NewReader(obj), int64(len(obj)))
-	if err != nil {
-		return false, fmt.Errorf("%w: reopen segment: %w", ErrStorage, err)
-	}
 	key := segmentObjectKey(p.topicID, p.tp.Partition, from, to)
-
-	// One index entry per ~rollChunkBytes of consecutive blocks.
-	var entries []metadata.IndexEntry
-	for _, ref := range r.Blocks() {
-		n := len(entries)
-		if n > 0 && entries[n-1].Size+ref.Size <= chunk {
-			e := &entries[n-1]
-			e.LastOffset = ref.LastOffset
-			e.MaxTimestamp = max(e.MaxTimestamp, ref.MaxTimestamp)
-			e.Size += ref.Size
-			e.Records = e.LastOffset - e.BaseOffset + 1
-			continue
-		}
-		entries = append(entries, metadata.IndexEntry{
-			BaseOffset: ref.BaseOffset, LastOffset: ref.LastOffset, MaxTimestamp: ref.MaxTimestamp,
-			Object: key, Position: ref.Pos, Size: ref.Size, Records: ref.LastOffset - ref.BaseOffset + 1,
-		})
+	obj, entries, err := bb.finish(from, key, chunk)
+	if err != nil {
+		return false, err
 	}
 	if len(entries) > maxRollChunks {
 		return false, fmt.Errorf("%w: roll %s/%d: %d index entries do not fit one transaction", ErrStorage, p.tp.Topic, p.tp.Partition, len(entries))
@@ -240,6 +153,73 @@ func (p *Partition) roll(ctx context.Context, tc topicConfig, now time.Time) (bo
 	return true, nil
 }
 
+// blockBuilder packs batches, in offset order, into segment blocks of
+// about target bytes (the roller's and the compactor's).
+type blockBuilder struct {
+	target int
+	blocks [][]byte
+	buf    []byte
+	meta   segment.BlockMeta
+}
+
+func (b *blockBuilder) add(h kbatch.Header, batch []byte) {
+	if len(b.buf) == 0 {
+		b.meta = segment.BlockMeta{BaseOffset: h.BaseOffset, MaxTimestamp: h.MaxTimestamp}
+	}
+	b.meta.LastOffset = h.LastOffset()
+	b.meta.MaxTimestamp = max(b.meta.MaxTimestamp, h.MaxTimestamp)
+	b.meta.BatchCount++
+	b.buf = append(b.buf, batch...)
+	if len(b.buf) >= b.target {
+		b.seal()
+	}
+}
+
+func (b *blockBuilder) seal() {
+	if len(b.buf) > 0 {
+		b.blocks = append(b.blocks, segment.AppendBlock(nil, b.meta, b.buf))
+		b.buf = b.buf[:0]
+	}
+}
+
+// finish encodes the blocks as the segment object key starting at from, and
+// returns it with its index entries: runs of consecutive blocks of at most
+// chunk bytes, contiguous (a gap between blocks, which compaction leaves,
+// belongs to the entry before it). The caller checks that they cover the
+// range it replaces.
+func (b *blockBuilder) finish(from int64, key string, chunk int64) ([]byte, []metadata.IndexEntry, error) {
+	b.seal()
+	obj, err := segment.Encode(from, b.blocks)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: encode segment: %w", ErrStorage, err)
+	}
+	r, err := segment.OpenReader(bytes.NewReader(obj), int64(len(obj)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: reopen segment: %w", ErrStorage, err)
+	}
+	var entries []metadata.IndexEntry
+	for _, ref := range r.Blocks() {
+		n := len(entries)
+		if n > 0 && entries[n-1].Size+ref.Size <= chunk {
+			e := &entries[n-1]
+			e.LastOffset = ref.LastOffset
+			e.MaxTimestamp = max(e.MaxTimestamp, ref.MaxTimestamp)
+			e.Size += ref.Size
+			e.Records = e.LastOffset - e.BaseOffset + 1
+			continue
+		}
+		if n > 0 {
+			entries[n-1].LastOffset = ref.BaseOffset - 1
+			entries[n-1].Records = entries[n-1].LastOffset - entries[n-1].BaseOffset + 1
+		}
+		entries = append(entries, metadata.IndexEntry{
+			BaseOffset: ref.BaseOffset, LastOffset: ref.LastOffset, MaxTimestamp: ref.MaxTimestamp,
+			Object: key, Position: ref.Pos, Size: ref.Size, Records: ref.LastOffset - ref.BaseOffset + 1,
+		})
+	}
+	return obj, entries, nil
+}
+
 // segmentObjectKey names a rolled segment object: by partition and offset
 // range, with a random suffix so two leaders rolling the same range (one of
 // them fenced) never overwrite each other's object.
@@ -247,90 +227,4 @@ func segmentObjectKey(id metadata.TopicID, partition int32, from, to int64) stri
 	var r [4]byte
 	rand.Read(r[:])
 	return fmt.Sprintf("segments/%s/%d/%020d-%020d-%s.seg", hex.EncodeToString(id[:]), partition, from, to, hex.EncodeToString(r[:]))
-}
-
-// applyRetention advances the log start offset past whole index entries
-// that retention.ms or retention.bytes no longer keep, then deletes those
-// entries. Like Kafka, it deletes whole units (here: index entries), never
-// part of one.
-func (p *Partition) applyRetention(ctx context.Context, tc topicConfig, now time.Time) error {
-	if tc.retentionMs < 0 && tc.retentionBytes < 0 {
-		return nil
-	}
-	p.mu.Lock()
-	// An open transaction's records stay until it ends: its abort must
-	// still be able to hide them, its commit to show them.
-	logStart, hw := p.logStart, p.lsoLocked()
-	p.mu.Unlock()
-	entries := p.t.meta.IndexEntries(p.tp, logStart)
-	var total int64
-	for _, e := range entries {
-		total += e.Size
-	}
-	newStart := logStart
-	for _, e := range entries {
-		if e.LastOffset >= hw {
-			break
-		}
-		expired := tc.retentionMs >= 0 && e.MaxTimestamp < now.Add(-tc.retentionMs).UnixMilli()
-		// As Kafka does: drop a unit only if what remains still holds at
-		// least retention.bytes.
-		oversize := tc.retentionBytes >= 0 && total-e.Size >= tc.retentionBytes
-		if !expired && !oversize {
-			break
-		}
-		newStart = e.LastOffset + 1
-		total -= e.Size
-	}
-	if newStart <= logStart {
-		return nil
-	}
-	return p.DeleteRecords(ctx, newStart)
-}
-
-// DeleteRecords makes offset the new log start offset (Kafka's DeleteRecords;
-// -1 means the high watermark) and returns once that is committed; the data
-// below it is then unreadable, and its objects are deleted by the sweeper.
-// An offset past the last stable offset is ErrOffsetOutOfRange: an open
-// transaction's records are kept until it ends.
-func (p *Partition) DeleteRecords(ctx context.Context, offset int64) error {
-	p.mu.Lock()
-	if p.err != nil {
-		p.mu.Unlock()
-		return ErrNotLeader
-	}
-	if offset == -1 {
-		offset = p.hw
-	}
-	if offset < 0 || offset > p.lsoLocked() {
-		p.mu.Unlock()
-		return ErrOffsetOutOfRange
-	}
-	if offset <= p.logStart {
-		p.mu.Unlock()
-		return nil
-	}
-	p.mu.Unlock()
-	if err := p.t.meta.SetLogStartOffset(ctx, p.lead, offset); err != nil {
-		if errors.Is(err, metadata.ErrFenced) {
-			p.close(ErrNotLeader, false)
-			return ErrNotLeader
-		}
-		return fmt.Errorf("%w: set log start: %w", ErrStorage, err)
-	}
-	p.mu.Lock()
-	if offset > p.logStart {
-		p.logStart = offset
-	}
-	p.dropAbortedBelowLocked(p.logStart)
-	p.mu.Unlock()
-	if err := p.t.meta.DeleteAbortedBelow(ctx, p.lead, offset); err != nil {
-		p.t.logger.Warn("delete aborted transactions below log start", "topic", p.tp.Topic, "partition", p.tp.Partition, "err", err)
-	}
-	if err := p.t.meta.DeleteIndexBelow(ctx, p.lead, offset); err != nil {
-		// The log start already moved; the next retention pass deletes the
-		// entries.
-		p.t.logger.Warn("delete index entries below log start", "topic", p.tp.Topic, "partition", p.tp.Partition, "err", err)
-	}
-	return nil
 }

@@ -40,6 +40,9 @@ type Config struct {
 	// before a partition forgets it (Kafka's producer.id.expiration.ms);
 	// default 24h.
 	ProducerIDExpiration time.Duration
+	// CompactKeys bounds the keys one compaction pass holds in memory (about
+	// 50 bytes each, as Kafka's dedupe buffer); default 1M.
+	CompactKeys int
 }
 
 func (c *Config) setDefaults() {

@@ -43,6 +43,7 @@ func NewHTTPHandler(r *Reader, logger *slog.Logger) http.Handler {
 	}
 	h := &httpHandler{r: r, logger: logger, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/topics/{topic}/arrow", h.serveArrow)
+	h.mux.HandleFunc("GET /v1/topics/{topic}/compaction", h.serveCompaction)
 	return h
 }
 

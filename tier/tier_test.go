@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 
 // env is one etcd + one object store shared by the tiers of a test.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	etcd   *metadata.Embedded
 	bucket *faultyBucket
 	topic  string
@@ -48,7 +48,7 @@ func newEnvConfigs(t *testing.T, partitions int32, configs map[string]string) *e
 
 // newEnvWith starts the env's etcd with --max-txn-ops maxTxnOps (0: the
 // embedded default) and creates the topic with configs.
-func newEnvWith(t *testing.T, partitions int32, configs map[string]string, maxTxnOps uint) *env {
+func newEnvWith(t testing.TB, partitions int32, configs map[string]string, maxTxnOps uint) *env {
 	t.Helper()
 	ctx := context.Background()
 	e, err := metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: t.TempDir(), MaxTxnOps: maxTxnOps}, nil)
@@ -158,7 +158,7 @@ func (f *faultyBucket) block() (unblock func()) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -538,11 +538,11 @@ func TestReadRespectsMaxBytes(t *testing.T) {
 }
 
 // testLogger logs through t.Log, so a failing test shows what the tier said.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))

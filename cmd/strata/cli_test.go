@@ -124,3 +124,50 @@ func TestTopicAndGroupCommandsAgainstANode(t *testing.T) {
 		t.Fatalf("topic still listed after delete: %q", out)
 	}
 }
+
+// TestTopicDescribeShowsCompaction: a compacted topic's describe shows, per
+// partition, how far compaction has reached and what it cost.
+func TestTopicDescribeShowsCompaction(t *testing.T) {
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.KafkaAddr = "127.0.0.1:0"
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.FlightAddr = ""
+	cfg.FlushInterval = 10 * time.Millisecond
+	cfg.MaintenanceInterval = 20 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := node.Start(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n.Close(ctx)
+	})
+	boot, httpFlag := "--bootstrap="+n.KafkaAddr(), "--http=http://"+n.HTTPAddr()
+	cli(t, "topic", "create", "table", "--config", "cleanup.policy=compact,segment.bytes=1024,min.cleanable.dirty.ratio=0.01", boot)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(n.KafkaAddr()), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for i := 0; i < 400; i++ {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "table", Key: []byte(fmt.Sprint(i % 10)), Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var td string
+	for ctx.Err() == nil {
+		td = cli(t, "topic", "describe", "table", boot, httpFlag)
+		if strings.Contains(td, "cleanup.policy compact") && strings.Contains(td, "COMPACTED TO") && !strings.Contains(td, "never") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("topic describe never showed a compaction pass:\n%s", td)
+	}
+	t.Log("\n" + td)
+}

@@ -2,17 +2,23 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/query"
 )
 
 // topicCmd administers topics over the Kafka protocol, as any Kafka admin
@@ -26,6 +32,7 @@ func topicCmd(args []string, stdout, stderr io.Writer) error {
 	partitions := a.fs.Int("partitions", 1, "number of partitions (create)")
 	var configs listFlag
 	a.fs.Var(&configs, "config", "topic configs as k=v,k2=v2 (create)")
+	httpURL := a.fs.String("http", envOr("STRATA_HTTP", "http://127.0.0.1:9644"), "a node's HTTP address, for compaction progress (describe; env STRATA_HTTP)")
 	if err := a.parse(args[1:]); err != nil {
 		return err
 	}
@@ -56,7 +63,10 @@ func topicCmd(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return topicDescribe(ctx, cl, stdout, name)
+		if err := topicDescribe(ctx, cl, stdout, name); err != nil {
+			return err
+		}
+		return describeCompaction(ctx, cl, stdout, *httpURL, name)
 	case "delete":
 		name, err := needName()
 		if err != nil {
@@ -216,4 +226,53 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// describeCompaction prints, for a compacted topic, each partition's
+// compaction progress and cost, read from a node's HTTP API (the state is
+// in etcd, which Kafka's protocol does not show). A node it cannot reach is
+// a note, not a failure: the Kafka part of describe stands.
+func describeCompaction(ctx context.Context, cl *kgo.Client, w io.Writer, httpURL, name string) error {
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType = kmsg.ConfigResourceTypeTopic
+	rr.ResourceName = name
+	rr.ConfigNames = []string{"cleanup.policy"}
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Resources) != 1 || len(resp.Resources[0].Configs) != 1 || resp.Resources[0].Configs[0].Value == nil {
+		return nil // an older node, or no answer: nothing to add
+	}
+	policy := *resp.Resources[0].Configs[0].Value
+	fmt.Fprintf(w, "cleanup.policy %s\n", policy)
+	if !strings.Contains(policy, "compact") {
+		return nil
+	}
+	u := strings.TrimRight(httpURL, "/") + "/v1/topics/" + url.PathEscape(name) + "/compaction"
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("topic describe: --http %q: %w", httpURL, err)
+	}
+	hresp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		fmt.Fprintf(w, "compaction: cannot read %s: %v (set --http to a node's --http-addr)\n", u, err)
+		return nil
+	}
+	defer hresp.Body.Close()
+	var rep query.CompactionReport
+	if hresp.StatusCode != http.StatusOK || json.NewDecoder(hresp.Body).Decode(&rep) != nil {
+		fmt.Fprintf(w, "compaction: %s answered %s\n", u, hresp.Status)
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tCOMPACTED TO\tDIRTY OFFSETS\tPASSES\tLAST PASS\tRECORDS IN/OUT\tBYTES READ/WRITTEN\tPUTS\tGETS")
+	for _, p := range rep.Partitions {
+		last := "never"
+		if p.LastMs > 0 {
+			last = time.UnixMilli(p.LastMs).UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%d/%d\t%d/%d\t%d\t%d\n", p.Partition, p.Cleaned, max(p.HighWatermark-max(p.Cleaned, p.LogStartOffset), 0),
+			p.Passes, last, p.RecordsIn, p.RecordsOut, p.BytesRead, p.BytesWritten, p.Puts, p.Gets)
+	}
+	return tw.Flush()
 }

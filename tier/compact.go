@@ -16,7 +16,9 @@ package tier
 //  3. Every rolled entry from the log start to the pass's end is rewritten:
 //     a record whose key has a later offset in the map goes, a tombstone
 //     goes once it was in the clean part and is older than
-//     delete.retention.ms, an aborted transaction's batches go. Offsets are
+//     delete.retention.ms, an aborted transaction's batches go, and so do
+//     transaction markers in the clean part older than
+//     delete.retention.ms. Offsets are
 //     kept (the log becomes sparse), each batch keeps its header fields.
 //     Each rewritten range becomes a segment object whose index entries
 //     cover exactly the range they replace, swapped in by one fenced etcd
@@ -182,6 +184,12 @@ func (p *Partition) compact(ctx context.Context, tc topiccfg.Config, now time.Ti
 		return false
 	}
 	tombstoneCut := now.Add(-tc.DeleteRetention).UnixMilli()
+	// Transaction markers go as tombstones do: once in the clean part and
+	// older than delete.retention.ms. A committed transaction's records
+	// need no marker below the LSO, an aborted one's are gone.
+	keepControl := func(h kbatch.Header) bool {
+		return h.LastOffset() >= cleaned || h.MaxTimestamp >= tombstoneCut
+	}
 	keep := func(r *kbatch.Record) bool {
 		res.recordsIn++
 		if r.Key != nil {
@@ -203,7 +211,7 @@ func (p *Partition) compact(ctx context.Context, tc topiccfg.Config, now time.Ti
 		if len(rng) == 0 {
 			return nil
 		}
-		err := p.rewriteRange(ctx, rng, load, keep, isAborted, &res)
+		err := p.rewriteRange(ctx, rng, load, keep, keepControl, isAborted, &res)
 		rng, rngBytes = rng[:0], 0
 		return err
 	}
@@ -240,6 +248,7 @@ func (p *Partition) compact(ctx context.Context, tc topiccfg.Config, now time.Ti
 		return false, fmt.Errorf("%w: compaction state: %w", ErrStorage, err)
 	}
 	p.t.metrics.compactions.Inc()
+	p.t.metrics.lastCompaction.WithLabelValues(p.tp.Topic, fmt.Sprint(p.tp.Partition)).Set(float64(now.Unix()))
 	p.t.metrics.compactedBytesIn.Add(float64(res.bytesRead))
 	p.t.metrics.compactedBytesOut.Add(float64(res.bytesWritten))
 	p.t.logger.Debug("compacted", "topic", p.tp.Topic, "partition", p.tp.Partition, "cleaned_to", st.Cleaned,
@@ -252,7 +261,7 @@ func (p *Partition) compact(ctx context.Context, tc topiccfg.Config, now time.Ti
 // with only the records keep keeps, and swaps them in. Nothing is written
 // when nothing would be dropped.
 func (p *Partition) rewriteRange(ctx context.Context, rng []metadata.IndexEntry, load func(metadata.IndexEntry) ([]byte, error),
-	keep func(*kbatch.Record) bool, isAborted func(kbatch.Header) bool, res *compactResult) error {
+	keep func(*kbatch.Record) bool, keepControl, isAborted func(kbatch.Header) bool, res *compactResult) error {
 	from, to := rng[0].BaseOffset, rng[len(rng)-1].LastOffset
 	bb := blockBuilder{target: rollBlockBytes}
 	add := bb.add
@@ -275,6 +284,10 @@ func (p *Partition) rewriteRange(ctx context.Context, rng []metadata.IndexEntry,
 				return nil
 			}
 			if h.IsControl() {
+				if !keepControl(h) {
+					changed = true
+					return nil
+				}
 				add(h, b)
 				kept++
 				return nil

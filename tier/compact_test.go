@@ -202,3 +202,90 @@ func BenchmarkCompaction(b *testing.B) {
 		b.ReportMetric(float64(st.RecordsOut)/float64(st.RecordsIn), "kept_ratio")
 	}
 }
+
+// TestCompactionDropsAbortedDataAndOldMarkers: compaction drops an aborted
+// transaction's records at once, and transaction markers once they are in
+// the clean part and older than delete.retention.ms; a committed
+// transaction's records stay.
+func TestCompactionDropsAbortedDataAndOldMarkers(t *testing.T) {
+	e := newEnvConfigs(t, 1, map[string]string{
+		"cleanup.policy": "compact", "segment.bytes": "1024", "min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "0",
+	})
+	tr := e.tier(Config{MaintenanceInterval: 10 * time.Millisecond})
+	p := e.partition(tr, 0)
+	keyed := func(pid int64, seq int32, key, value string) ([]byte, kbatch.Header) {
+		opts := kbatch.BuildOptions{}
+		if pid > 0 {
+			opts = kbatch.BuildOptions{ProducerID: pid, BaseSequence: seq, Transactional: true}
+		}
+		b, err := kbatch.Build([]kbatch.Record{{Key: []byte(key), Value: []byte(value), Timestamp: time.Now().UnixMilli()}}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs, err := kbatch.Validate(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, hs[0]
+	}
+	fillKeys := func(prefix string, n int) {
+		for i := range n {
+			b, h := keyed(0, 0, fmt.Sprintf("%s-%d", prefix, i), "filler")
+			if _, err := appendWait(t, p, b, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b, h := keyed(7, 0, "x", "aborted")
+	appendTxnWait(t, p, b, h)
+	markerWait(t, p, Marker{ProducerID: 7, Commit: false, Seq: 1})
+	b, h = keyed(8, 0, "y", "committed")
+	appendTxnWait(t, p, b, h)
+	markerWait(t, p, Marker{ProducerID: 8, Commit: true, Seq: 1})
+	fillKeys("a", 40)
+	tp := metadata.TP{Topic: e.topic, Partition: 0}
+	waitFor(t, func() bool {
+		st, err := tr.meta.Compaction(context.Background(), tp)
+		return err == nil && st.Cleaned > 10
+	})
+	fillKeys("b", 40) // a later pass finds the markers in the clean part
+	waitFor(t, func() bool {
+		st, err := tr.meta.Compaction(context.Background(), tp)
+		return err == nil && st.Cleaned > 60
+	})
+	tr2 := e.tier(Config{MaintenanceInterval: time.Hour})
+	p2 := e.partition(tr2, 0)
+	res, err := p2.Read(context.Background(), 0, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	markers, values := 0, map[string]string{}
+	cur := int64(0)
+	for cur < p2.HighWatermark() {
+		res, err = p2.Read(context.Background(), cur, 1<<20, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Batches) == 0 {
+			break
+		}
+		err = kbatch.Iterate(res.Batches, func(h kbatch.Header, b []byte) error {
+			cur = h.LastOffset() + 1
+			if h.IsControl() {
+				markers++
+				return nil
+			}
+			recs, err := kbatch.Records(b)
+			for _, r := range recs {
+				values[string(r.Key)] = string(r.Value)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := values["x"]; ok || values["y"] != "committed" || markers != 0 {
+		t.Fatalf("after compaction: x=%q (aborted: want gone), y=%q (want committed), %d markers (want 0)", values["x"], values["y"], markers)
+	}
+}

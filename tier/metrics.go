@@ -22,6 +22,7 @@ type metrics struct {
 	compactedBytesIn  prometheus.Counter
 	compactedBytesOut prometheus.Counter
 	dirtyRatio        *prometheus.GaugeVec
+	lastCompaction    *prometheus.GaugeVec
 	sweptObjects      prometheus.Counter
 }
 
@@ -83,6 +84,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dirtyRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strata_compaction_dirty_ratio", Help: "Share of a compacted partition's rolled bytes not yet compacted, as of its last check.",
 		}, []string{"topic", "partition"}),
+		lastCompaction: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strata_compaction_last_pass_timestamp_seconds", Help: "When a compacted partition's last compaction pass ran, unix seconds.",
+		}, []string{"topic", "partition"}),
 		sweptObjects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_swept_objects_total", Help: "Unreferenced objects deleted by the sweeper.",
 		}),
@@ -91,7 +95,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.appendedBytes, m.appendedRecords, m.flushes, m.flushSeconds,
 			m.flushObjectBytes, m.flushRecords, m.putBytes, m.readBytes, m.cacheRequests,
 			m.cacheBytes, m.objectGets, m.objectGetBytes, m.rolls, m.rolledBytes, m.sweptObjects,
-			m.compactions, m.compactedBytesIn, m.compactedBytesOut, m.dirtyRatio)
+			m.compactions, m.compactedBytesIn, m.compactedBytesOut, m.dirtyRatio, m.lastCompaction)
 	}
 	return m
 }

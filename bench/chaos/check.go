@@ -63,6 +63,8 @@ type Report struct {
 
 	// Txn is the transactional workload's verdict (nil: not run).
 	Txn *TxnResult
+	// Compact is the compacted workload's verdict (nil: not run).
+	Compact *CompactResult
 
 	// Violations holds the evidence, one line each (capped per kind).
 	Violations []string
@@ -72,7 +74,7 @@ type Report struct {
 
 // Failed reports whether the run found a violation.
 func (r *Report) Failed() bool {
-	return len(r.Violations) > 0 || r.Txn != nil && r.Txn.Violations() > 0
+	return len(r.Violations) > 0 || r.Txn != nil && r.Txn.Violations() > 0 || r.Compact != nil && r.Compact.Violations() > 0
 }
 
 // evidence collects violation lines, at most cap per kind.

@@ -74,6 +74,14 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "| acks=1 records acknowledged (of %d sent) | %d | |\n", r.AttemptedOne, r.AckedOne)
 	fmt.Fprintf(&b, "| acks=1 lost (allowed) | %d | |\n", r.LostOne)
 	fmt.Fprintf(&b, "| acks=1 duplicated (allowed) | %d | |\n\n", r.DupOne)
+	if c := r.Compact; c != nil {
+		b.WriteString("| compacted topic (200 keys) | count | verdict |\n|---|---:|---|\n")
+		fmt.Fprintf(&b, "| updates sent / failed | %d / %d | |\n", c.Sent, c.Failed)
+		fmt.Fprintf(&b, "| records the final read got (compacted) | %d | |\n", c.Records)
+		fmt.Fprintf(&b, "| keys whose last value read is older than their newest ack | %d | %s |\n", c.Stale, ok(c.Stale))
+		fmt.Fprintf(&b, "| acknowledged keys never read | %d | %s |\n", c.Missing, ok(c.Missing))
+		fmt.Fprintf(&b, "| offsets that did not increase | %d | %s |\n\n", c.Backwards, ok(c.Backwards))
+	}
 	if t := r.Txn; t != nil {
 		b.WriteString("| transactions (read_committed) | count | verdict |\n|---|---:|---|\n")
 		fmt.Fprintf(&b, "| committed (acknowledged) | %d | |\n", t.Committed)

@@ -50,6 +50,9 @@ type Config struct {
 	// Negative: no transactional workload.
 	TxnProducers  int
 	TxnPartitions int32
+	// CompactPartitions is the compacted workload's topic (cleanup.policy
+	// compact, tiny segments); default 2, negative: none.
+	CompactPartitions int32
 
 	// SegmentMs and SegmentBytes set the topics' segment.ms and
 	// segment.bytes, so the roller (and so cold reads of rolled segments)
@@ -114,6 +117,9 @@ func (c *Config) defaults() {
 	}
 	if c.TxnPartitions <= 0 {
 		c.TxnPartitions = 4
+	}
+	if c.CompactPartitions == 0 {
+		c.CompactPartitions = 2
 	}
 	if c.Out == nil {
 		c.Out = io.Discard
@@ -298,6 +304,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		defer txn.StopReading()
 		logf("transactional load running: %d producers over %d partitions", cfg.TxnProducers, cfg.TxnPartitions)
 	}
+	var compact *CompactLoad
+	if cfg.CompactPartitions > 0 {
+		if compact, err = StartCompactLoad(ctx, c.Seeds(), clog, load.admin, "chaos-compact", cfg.CompactPartitions); err != nil {
+			return rep, harness(fmt.Errorf("start compacted load: %w", err))
+		}
+		defer compact.StopProducing()
+		logf("compacted load running: 200 keys over %d partitions", cfg.CompactPartitions)
+	}
 	loadStart := time.Now()
 	loadStartAt := rec.since()
 	logf("load running: %d acks=all producers × %d partitions × %.0f/s, acks=1 producer × %d partitions × %.0f/s, %d readers, group of %d",
@@ -348,6 +362,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if txn != nil {
 		txn.StopProducing(60 * time.Second)
 	}
+	if compact != nil {
+		compact.StopProducing()
+	}
 
 	lastHeal := loadStartAt
 	for _, e := range rep.Events {
@@ -387,6 +404,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			starts[p] = s
 		}
 	}
+	if compact != nil {
+		logf("final read of %s", "chaos-compact")
+		res, err := compact.Check(ctx, 5*time.Second, 3*time.Minute)
+		if err != nil {
+			return rep, harness(fmt.Errorf("compacted check: %w", err))
+		}
+		rep.Compact = &res
+	}
 	if txn != nil {
 		logf("final read_committed read of %s", "chaos-txn")
 		res, err := txn.Check(ctx, 5*time.Second, 3*time.Minute)
@@ -399,6 +424,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		rec: rec, events: rep.Events, all: all, one: one, topicAll: lcfg.TopicAll, topicOne: lcfg.TopicOne,
 		starts: starts, loadEnd: loadEnd, probes: probes, limit: rep.Limit, unfinish: unfinished, nodesDown: nodesDown,
 	}, rep)
+	if cr := rep.Compact; cr != nil {
+		rep.Violations = append(rep.Violations, cr.Evidence...)
+	}
 	if t := rep.Txn; t != nil {
 		rep.Violations = append(rep.Violations, t.Evidence...)
 		if t.Violations() > 0 && len(t.Evidence) == 0 {

@@ -171,3 +171,14 @@ func TestTopicDescribeShowsCompaction(t *testing.T) {
 	}
 	t.Log("\n" + td)
 }
+
+// TestSubcommandHelp: "strata topic -h" and "strata group -h" print their
+// usage and exit 0, instead of calling -h an unknown subcommand.
+func TestSubcommandHelp(t *testing.T) {
+	for _, c := range [][]string{{"topic", "-h"}, {"topic", "--help"}, {"group", "-h"}, {"group", "help"}} {
+		var out, errb bytes.Buffer
+		if code := run(c, &out, &errb); code != 0 || !strings.Contains(out.String(), "usage: strata "+c[0]) {
+			t.Fatalf("strata %s: exit %d, stdout %q, stderr %q", strings.Join(c, " "), code, out.String(), errb.String())
+		}
+	}
+}

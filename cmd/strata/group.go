@@ -14,11 +14,22 @@ import (
 )
 
 // groupCmd shows and deletes consumer groups over the Kafka protocol.
+const groupUsage = `usage: strata group list
+       strata group describe NAME
+       strata group delete NAME
+Every subcommand takes --bootstrap host:port (default 127.0.0.1:9092, env
+STRATA_BOOTSTRAP) and --timeout; "strata group SUBCOMMAND -h" lists its flags.
+`
+
 func groupCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("group: want a subcommand: list, describe or delete")
 	}
 	sub := args[0]
+	if isHelp(sub) {
+		fmt.Fprint(stdout, groupUsage)
+		return nil
+	}
 	a := newAdminCmd("group "+sub, stderr)
 	if err := a.parse(args[1:]); err != nil {
 		return err

@@ -21,6 +21,17 @@ import (
 	"github.com/strata-io/strata/query"
 )
 
+const topicUsage = `usage: strata topic create NAME [--partitions N] [--config k=v,k2=v2]
+       strata topic list
+       strata topic describe NAME [--http URL]
+       strata topic delete NAME
+Every subcommand takes --bootstrap host:port (default 127.0.0.1:9092, env
+STRATA_BOOTSTRAP) and --timeout; "strata topic SUBCOMMAND -h" lists its flags.
+`
+
+// isHelp reports whether a subcommand argument asks for help.
+func isHelp(s string) bool { return s == "-h" || s == "--help" || s == "help" || s == "-help" }
+
 // topicCmd administers topics over the Kafka protocol, as any Kafka admin
 // tool would, so it works against any node of the cluster.
 func topicCmd(args []string, stdout, stderr io.Writer) error {
@@ -28,6 +39,10 @@ func topicCmd(args []string, stdout, stderr io.Writer) error {
 		return errors.New("topic: want a subcommand: create, list, describe or delete")
 	}
 	sub := args[0]
+	if isHelp(sub) {
+		fmt.Fprint(stdout, topicUsage)
+		return nil
+	}
 	a := newAdminCmd("topic "+sub, stderr)
 	partitions := a.fs.Int("partitions", 1, "number of partitions (create)")
 	var configs listFlag

@@ -29,7 +29,9 @@ package tier
 //
 // Only the leader compacts, fenced like the roller. Reads need nothing
 // special: an index entry covers its range whether or not every offset in
-// it holds a record, and a reader moves on to the entry's end.
+// it holds a record, and a reader moves on to the entry's end. Below where
+// compaction has reached, the leader reads the compacted objects rather
+// than its uncompacted local segments.
 
 import (
 	"context"
@@ -247,6 +249,9 @@ func (p *Partition) compact(ctx context.Context, tc topiccfg.Config, now time.Ti
 		}
 		return false, fmt.Errorf("%w: compaction state: %w", ErrStorage, err)
 	}
+	p.mu.Lock()
+	p.compactedTo = max(p.compactedTo, st.Cleaned)
+	p.mu.Unlock()
 	p.t.metrics.compactions.Inc()
 	p.t.metrics.lastCompaction.WithLabelValues(p.tp.Topic, fmt.Sprint(p.tp.Partition)).Set(float64(now.Unix()))
 	p.t.metrics.compactedBytesIn.Add(float64(res.bytesRead))

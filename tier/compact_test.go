@@ -118,7 +118,9 @@ func TestCompactionKeepsTheLatestValuePerKey(t *testing.T) {
 		}
 		return len(recs)
 	}
-	check(p, "leader")
+	if n := check(p, "leader"); n >= produced {
+		t.Fatalf("the leader reads %d records of %d produced: it serves its uncompacted local segments", n, produced)
+	}
 	tr2 := e.tier(Config{MaintenanceInterval: time.Hour})
 	n := check(e.partition(tr2, 0), "a node with an empty disk")
 	if n >= produced {

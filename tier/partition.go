@@ -56,6 +56,10 @@ type Partition struct {
 	// aborted the durable aborted index, ordered by marker offset.
 	txns    map[int64]*openTxn
 	aborted []metadata.AbortedTxn
+	// compactedTo is where compaction has reached (a compacted topic):
+	// below it, reads go to the compacted segment objects, not to the
+	// uncompacted local segments.
+	compactedTo int64
 }
 
 // pendingGroup is one flush group's blocks, waiting for the flusher.

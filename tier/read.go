@@ -37,8 +37,11 @@ type view struct {
 	hw       int64
 	lso      int64
 	logStart int64
-	segs     []*localSeg
-	refs     [][]segment.BlockRef // per seg, the prefix visible at snapshot time
+	// compactedTo: offsets below it are read from the index (compacted
+	// objects), never from local segments.
+	compactedTo int64
+	segs        []*localSeg
+	refs        [][]segment.BlockRef // per seg, the prefix visible at snapshot time
 }
 
 func (p *Partition) view() (*view, error) {
@@ -55,7 +58,7 @@ func (p *Partition) view() (*view, error) {
 		// node may have taken over, and p.hw may be stale.
 		return nil, ErrNotLeader
 	}
-	v := &view{p: p, hw: p.hw, lso: p.lsoLocked(), logStart: p.logStart}
+	v := &view{p: p, hw: p.hw, lso: p.lsoLocked(), logStart: p.logStart, compactedTo: p.compactedTo}
 	for _, s := range p.segs {
 		s.users++
 		v.segs = append(v.segs, s)
@@ -82,8 +85,12 @@ func (v *view) release() {
 // jumped ahead would make its consumer skip records.
 func (v *view) next(ctx context.Context, cur int64) (sp span, from int64, ok bool, err error) {
 	// The hot tier holds a suffix of the log; anything before it comes from
-	// the object store through the index.
+	// the object store through the index, and so does what compaction has
+	// rewritten there.
 	for i, s := range v.segs {
+		if cur < v.compactedTo {
+			break
+		}
 		refs := v.refs[i]
 		if len(refs) == 0 || refs[len(refs)-1].LastOffset < cur {
 			continue

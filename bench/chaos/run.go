@@ -298,7 +298,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	defer load.Close()
 	var txn *TxnLoad
 	if cfg.TxnProducers > 0 {
-		if txn, err = StartTxnLoad(ctx, c.Seeds(), clog, load.admin, "chaos-txn", cfg.TxnPartitions, cfg.TxnProducers); err != nil {
+		if txn, err = StartTxnLoad(ctx, c.Seeds(), clog, load.admin, "chaos-txn", cfg.TxnPartitions, cfg.TxnProducers, lcfg.TopicConfigs); err != nil {
 			return rep, harness(fmt.Errorf("start transactional load: %w", err))
 		}
 		defer txn.StopReading()
@@ -406,7 +406,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	if compact != nil {
 		logf("final read of %s", "chaos-compact")
-		res, err := compact.Check(ctx, 5*time.Second, 3*time.Minute)
+		// Quiet for 30 s, as the final read of the other topics: a node
+		// that came back on an empty disk reads unrolled data slowly.
+		res, err := compact.Check(ctx, 30*time.Second, 10*time.Minute)
 		if err != nil {
 			return rep, harness(fmt.Errorf("compacted check: %w", err))
 		}
@@ -414,7 +416,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	if txn != nil {
 		logf("final read_committed read of %s", "chaos-txn")
-		res, err := txn.Check(ctx, 5*time.Second, 3*time.Minute)
+		res, err := txn.Check(ctx, 30*time.Second, 10*time.Minute)
 		if err != nil {
 			return rep, harness(fmt.Errorf("transactional check: %w", err))
 		}

@@ -66,8 +66,8 @@ type TxnLoad struct {
 
 // StartTxnLoad creates topic and starts producers transactional producers
 // and the live read_committed reader.
-func StartTxnLoad(ctx context.Context, seeds []string, log io.Writer, admin *kgo.Client, topic string, parts int32, producers int) (*TxnLoad, error) {
-	if err := retry(ctx, 30*time.Second, func(ctx context.Context) error { return createTopic(ctx, admin, topic, parts, nil) }); err != nil {
+func StartTxnLoad(ctx context.Context, seeds []string, log io.Writer, admin *kgo.Client, topic string, parts int32, producers int, configs map[string]string) (*TxnLoad, error) {
+	if err := retry(ctx, 30*time.Second, func(ctx context.Context) error { return createTopic(ctx, admin, topic, parts, configs) }); err != nil {
 		return nil, err
 	}
 	l := &TxnLoad{seeds: seeds, log: log, topic: topic, parts: parts,

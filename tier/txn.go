@@ -295,15 +295,20 @@ func markerBatch(m Marker, now int64) []byte {
 // closeTxnsLocked takes the transactions whose marker is now durable (below
 // hw) out of the open set, and adds the aborted ones to the aborted index.
 func (p *Partition) closeTxnsLocked(hw int64) {
+	added := false
 	for pid, t := range p.txns {
 		if t.marker >= 0 && t.marker < hw {
 			delete(p.txns, pid)
 			if t.abort {
 				p.aborted = append(p.aborted, metadata.AbortedTxn{ProducerID: pid, First: t.first, Last: t.marker})
+				added = true
 			}
 		}
 	}
-	sort.Slice(p.aborted, func(i, j int) bool { return p.aborted[i].Last < p.aborted[j].Last })
+	if added {
+		// Several closed by one commit come in map order.
+		sort.Slice(p.aborted, func(i, j int) bool { return p.aborted[i].Last < p.aborted[j].Last })
+	}
 }
 
 // dropAbortedBelowLocked forgets aborted transactions whose marker is below

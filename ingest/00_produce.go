@@ -201,6 +201,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request, req *kmsg.Produc
 			pp.resp.LogStartOffset = p.LogStartOffset()
 			pp.wait = wait
 			records += int64(pp.hdr.NumRecords)
+			s.traffic.produced(tp, int64(len(rp.Records)), int64(pp.hdr.NumRecords))
 		}
 	}
 	s.m.records.Add(float64(records))

@@ -125,6 +125,7 @@ func (s *Server) fetch(ctx context.Context, r *request, req *kmsg.FetchRequest) 
 		nbytes, failed := s.fetchOnce(ctx, req, parts, resp, &changed)
 		if int64(nbytes) >= int64(req.MinBytes) || failed || ctx.Err() != nil || !time.Now().Before(deadline) {
 			s.m.fetchBytes.Add(float64(nbytes))
+			s.traffic.fetched(resp)
 			return resp
 		}
 		if timer == nil {
@@ -133,6 +134,7 @@ func (s *Server) fetch(ctx context.Context, r *request, req *kmsg.FetchRequest) 
 		if !waitAny(ctx, changed, timer.C, s.draining) {
 			// Deadline, shutdown or client gone: answer what we have.
 			s.m.fetchBytes.Add(float64(nbytes))
+			s.traffic.fetched(resp)
 			return resp
 		}
 	}

@@ -41,7 +41,7 @@ func newCoordinator(cfg Config, meta *metadata.Store, logger *slog.Logger, reg p
 	gc.NodeID, gc.Host, gc.Port = cfg.NodeID, cfg.AdvertisedHost, cfg.AdvertisedPort
 	if gc.Owner == nil {
 		gc.Owner = func(g string) (int32, string, int32, bool) {
-			n, ok := meta.AssignedNodeFor("group/" + g)
+			n, ok := meta.AssignedNodeFor(groupOwnerKey(g))
 			return n.ID, n.Host, n.Port, ok
 		}
 	}

@@ -110,6 +110,7 @@ func (s *Server) deleteTopic(ctx context.Context, name string) error {
 		return err
 	}
 	s.tier.DropTopic(name)
+	s.traffic.forgetTopic(name)
 	s.log.Info("deleted topic", "topic", name)
 	return nil
 }

@@ -47,6 +47,10 @@ type Config struct {
 	// TransactionMaxTimeout bounds a producer's transaction.timeout.ms
 	// (Kafka's transaction.max.timeout.ms); default 15 minutes.
 	TransactionMaxTimeout time.Duration
+	// LagInterval is how often the node samples the lag of the consumer
+	// groups it coordinates (strata_consumer_group_lag). Default 10s;
+	// negative: never.
+	LagInterval time.Duration
 	// TransactionScanInterval is how often the transaction coordinator
 	// looks for expired and unfinished transactions; default 1 s.
 	TransactionScanInterval time.Duration
@@ -69,6 +73,10 @@ type Server struct {
 	tier *tier.Tier
 	log  *slog.Logger
 	m    *metrics
+	// traffic counts bytes and records in and out per partition.
+	traffic *traffic
+	// lag samples the lag of the groups this node coordinates.
+	lag *lagMonitor
 
 	// groups coordinates every consumer group; made by NewServer,
 	// closed by Close.
@@ -122,6 +130,7 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 		tier:      t,
 		log:       logger,
 		m:         newMetrics(reg),
+		traffic:   newTraffic(reg),
 		ctx:       ctx,
 		cancel:    cancel,
 		draining:  make(chan struct{}),
@@ -131,6 +140,16 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 	s.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	s.groups = newCoordinator(cfg, meta, logger, reg)
 	s.txns = s.newTxnCoordinator()
+	s.lag = newLagMonitor(s, cfg.LagInterval, reg)
+	go s.lag.run()
+	if reg != nil && t != nil {
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_partitions_led", Help: "Partitions this node leads now."},
+				func() float64 { return float64(len(t.Stats())) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_cluster_nodes", Help: "Live nodes of the cluster, as this node sees them."},
+				func() float64 { return float64(len(meta.Nodes())) }),
+		)
+	}
 	return s
 }
 

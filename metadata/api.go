@@ -96,6 +96,10 @@ type Node struct {
 	ID   int32
 	Host string
 	Port int32
+	// HTTP is the node's HTTP address (metrics, the Arrow API, the web
+	// console) as other nodes and browsers reach it, "" when it has none.
+	// The console asks each node for the partitions it leads there.
+	HTTP string
 }
 
 // Leadership is a node's claim on one partition. Revision is the etcd

@@ -380,3 +380,40 @@ func (c *cache) indexEntries(tp TP, from int64) []IndexEntry {
 	}
 	return out
 }
+
+func (c *cache) indexSummary(tp TP) (IndexSummary, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.topics[tp.Topic]
+	if !ok {
+		return IndexSummary{}, false
+	}
+	es := c.index[pkey{t.t.ID, tp.Partition}]
+	if len(es) == 0 {
+		return IndexSummary{}, false
+	}
+	sum := IndexSummary{Start: es[0].e.BaseOffset, End: es[len(es)-1].e.LastOffset + 1, Entries: len(es)}
+	objects := make(map[string]struct{}, len(es))
+	for _, ce := range es {
+		objects[ce.e.Object] = struct{}{}
+		sum.Bytes += ce.e.Size
+		sum.Records += ce.e.Records
+	}
+	sum.Objects = len(objects)
+	return sum, true
+}
+
+func (c *cache) entryFrom(tp TP, offset int64) (IndexEntry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.topics[tp.Topic]
+	if !ok {
+		return IndexEntry{}, false
+	}
+	es := c.index[pkey{t.t.ID, tp.Partition}]
+	i := sort.Search(len(es), func(i int) bool { return es[i].e.LastOffset >= offset })
+	if i == len(es) {
+		return IndexEntry{}, false
+	}
+	return es[i].e, true
+}

@@ -169,6 +169,7 @@ type nodeRec struct {
 	ID   int32  `json:"id"`
 	Host string `json:"host"`
 	Port int32  `json:"port"`
+	HTTP string `json:"http,omitempty"`
 }
 
 type topicRec struct {
@@ -251,7 +252,7 @@ func decodeNode(b []byte) (Node, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Node{}, fmt.Errorf("%w: node: %v", errBadValue, err)
 	}
-	return Node{ID: r.ID, Host: r.Host, Port: r.Port}, nil
+	return Node{ID: r.ID, Host: r.Host, Port: r.Port, HTTP: r.HTTP}, nil
 }
 
 func decodeLeader(b []byte) (leaderRec, error) {

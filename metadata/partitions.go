@@ -508,3 +508,32 @@ func (s *Store) SetLogStartOffset(ctx context.Context, l Leadership, offset int6
 	}
 	return fmt.Errorf("metadata: log start of %s/%d: too much contention", l.TP.Topic, p)
 }
+
+// IndexSummary describes a partition's index as this Store's cache holds it
+// (it follows etcd's watch, so it may trail the latest commit slightly).
+type IndexSummary struct {
+	// Start is the first indexed offset and End one past the last: End is
+	// the high watermark as of the cache. Both are 0 with no entries.
+	Start, End int64
+	// Entries, Objects (distinct object keys), Bytes (of the runs) and
+	// Records count what the index points at in the object store.
+	Entries int
+	Objects int
+	Bytes   int64
+	Records int64
+}
+
+// IndexSummary summarises tp's cached index; ok is false when it has no
+// entries (an empty partition, an unknown topic, or every entry removed by
+// retention: PartitionState then has the high watermark).
+func (s *Store) IndexSummary(tp TP) (sum IndexSummary, ok bool) {
+	return s.cache.indexSummary(tp)
+}
+
+// CachedEntryAt returns the cached index entry holding offset, or the first
+// entry after it; ok is false when no entry ends at or after offset. It is
+// for monitoring (time lag); reads use EntryAt, which never trusts a
+// lagging cache.
+func (s *Store) CachedEntryAt(tp TP, offset int64) (IndexEntry, bool) {
+	return s.cache.entryFrom(tp, offset)
+}

@@ -43,6 +43,7 @@ func NewHTTPHandler(r *Reader, logger *slog.Logger) http.Handler {
 	}
 	h := &httpHandler{r: r, logger: logger, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/topics/{topic}/arrow", h.serveArrow)
+	h.mux.HandleFunc("GET /v1/topics/{topic}/parquet", h.serveParquet)
 	h.mux.HandleFunc("GET /v1/topics/{topic}/compaction", h.serveCompaction)
 	return h
 }
@@ -66,29 +67,9 @@ func httpStatus(err error) int {
 func (h *httpHandler) serveArrow(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	topic := req.PathValue("topic")
-	q, err := ParseQuery(topic, req.URL.Query())
-	if err != nil {
-		http.Error(w, err.Error(), httpStatus(err))
+	q, opts, ok := h.prepare(w, req)
+	if !ok {
 		return
-	}
-	rows, err := batchRows(req.URL.Query())
-	if err != nil {
-		http.Error(w, err.Error(), httpStatus(err))
-		return
-	}
-	if err := h.r.checkRequest(q); err != nil {
-		http.Error(w, err.Error(), httpStatus(err))
-		return
-	}
-
-	opts := BatchOptions{MaxRows: rows}
-	if q.Decode == "json" {
-		sample, err := h.r.SampleValues(req.Context(), q.Topic, q.Partitions, q.Range, DefaultJSONSample)
-		if err != nil {
-			http.Error(w, err.Error(), httpStatus(err))
-			return
-		}
-		opts.JSON = InferJSON(sample)
 	}
 	schema := SchemaWithJSON(opts.JSON)
 
@@ -103,7 +84,7 @@ func (h *httpHandler) serveArrow(w http.ResponseWriter, req *http.Request) {
 		iw = ipc.NewWriter(w, ipc.WithSchema(schema))
 	}
 	var n int64
-	_, err = h.r.ScanArrow(req.Context(), q.Topic, q.Partitions, q.Range, opts, func(rec arrow.RecordBatch) error {
+	_, err := h.r.ScanArrow(req.Context(), q.Topic, q.Partitions, q.Range, opts, func(rec arrow.RecordBatch) error {
 		if iw == nil {
 			begin()
 		}
@@ -132,6 +113,87 @@ func (h *httpHandler) serveArrow(w http.ResponseWriter, req *http.Request) {
 		h.logger.Debug("query: arrow stream close", "topic", topic, "err", err)
 	}
 	h.logger.Debug("query: arrow stream served", "topic", topic, "partitions", q.Partitions, "rows", n, "took", time.Since(start))
+}
+
+// serveParquet answers the same query as serveArrow with a Parquet file
+// (zstd, row groups of at most ParquetRowGroupRows rows and about
+// ParquetRowGroupBytes bytes, so memory is bounded by a row group). Parquet's
+// footer comes last: an error after the first row group was sent breaks the
+// download off, and the client sees a truncated file, not a valid one.
+func (h *httpHandler) serveParquet(w http.ResponseWriter, req *http.Request) {
+	topic := req.PathValue("topic")
+	q, opts, ok := h.prepare(w, req)
+	if !ok {
+		return
+	}
+	schema := SchemaWithJSON(opts.JSON)
+	var pw *ParquetWriter
+	rc := http.NewResponseController(w)
+	begin := func() error {
+		w.Header().Set("Content-Type", "application/vnd.apache.parquet")
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", topic+".parquet"))
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		var err error
+		pw, err = NewParquetWriter(w, schema)
+		return err
+	}
+	var n int64
+	_, err := h.r.ScanArrow(req.Context(), q.Topic, q.Partitions, q.Range, opts, func(rec arrow.RecordBatch) error {
+		if pw == nil {
+			if err := begin(); err != nil {
+				return err
+			}
+		}
+		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		n += rec.NumRows()
+		return pw.Write(rec, 0)
+	})
+	if err == nil && pw == nil {
+		err = begin()
+	}
+	if err == nil {
+		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		err = pw.Close()
+	}
+	if err != nil {
+		if pw == nil && req.Context().Err() == nil {
+			h.logger.Warn("query: parquet read failed", "topic", topic, "err", err)
+			http.Error(w, err.Error(), httpStatus(err))
+			return
+		}
+		h.logger.Warn("query: parquet download aborted", "topic", topic, "rows", n, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// prepare parses and checks an export request (the topic, its partitions
+// and range, batch_rows, decode) and, for decode=json, infers the JSON
+// columns from a sample. On a bad request it answers the error and returns
+// false.
+func (h *httpHandler) prepare(w http.ResponseWriter, req *http.Request) (Request, BatchOptions, bool) {
+	q, err := ParseQuery(req.PathValue("topic"), req.URL.Query())
+	if err == nil {
+		err = h.r.checkRequest(q)
+	}
+	rows := 0
+	if err == nil {
+		rows, err = batchRows(req.URL.Query())
+	}
+	if err != nil {
+		http.Error(w, err.Error(), httpStatus(err))
+		return Request{}, BatchOptions{}, false
+	}
+	opts := BatchOptions{MaxRows: rows}
+	if q.Decode == "json" {
+		sample, err := h.r.SampleValues(req.Context(), q.Topic, q.Partitions, q.Range, DefaultJSONSample)
+		if err != nil {
+			http.Error(w, err.Error(), httpStatus(err))
+			return Request{}, BatchOptions{}, false
+		}
+		opts.JSON = InferJSON(sample)
+	}
+	return q, opts, true
 }
 
 // checkRequest reports an unknown topic or partition before any data is

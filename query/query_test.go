@@ -140,7 +140,10 @@ func TestHTTPBadRequests(t *testing.T) {
 		{"GET", "/v1/topics/nope/arrow", 404, `unknown topic: "nope"`},
 		{"GET", "/v1/topics/t/arrow?partition=3", 404, "has 3 partitions, no partition 3"},
 		{"POST", "/v1/topics/t/arrow", 405, ""},
-		{"GET", "/v1/topics/t/parquet", 404, ""},
+		{"GET", "/v1/topics/t/parquet?partition=abc", 400, "not a non-negative partition"},
+		{"GET", "/v1/topics/nope/parquet", 404, `unknown topic: "nope"`},
+		{"GET", "/v1/topics/t/parquet?partition=3", 404, "has 3 partitions, no partition 3"},
+		{"GET", "/v1/topics/t/csv", 404, ""},
 	} {
 		req, _ := http.NewRequestWithContext(testContext(t), c.method, base+c.path, nil)
 		resp, err := http.DefaultClient.Do(req)

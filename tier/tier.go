@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -395,4 +396,53 @@ func (b *buffer) load() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.used
+}
+
+// PartitionStats is one partition this node leads, as the web console and
+// the metrics show it.
+type PartitionStats struct {
+	TP             metadata.TP
+	LeaderEpoch    int32
+	LogStartOffset int64
+	HighWatermark  int64 // durable: every offset below it is in the object store
+	LastStable     int64 // the LSO: the first offset of the oldest open transaction, else HighWatermark
+	LogEnd         int64 // the next offset to assign (acks=1 records above HighWatermark included)
+	HotBytes       int64 // bytes of the partition's segments on this node's disk
+	HotSegments    int
+	OpenTxns       int
+	Producers      int
+}
+
+// Stats returns the partitions this node leads now, sorted by topic and
+// partition. It takes each partition's lock briefly, one at a time.
+func (t *Tier) Stats() []PartitionStats {
+	t.mu.Lock()
+	parts := make([]*Partition, 0, len(t.parts))
+	for _, p := range t.parts {
+		parts = append(parts, p)
+	}
+	t.mu.Unlock()
+	out := make([]PartitionStats, 0, len(parts))
+	for _, p := range parts {
+		p.mu.Lock()
+		if p.err != nil { // closed: no longer led here
+			p.mu.Unlock()
+			continue
+		}
+		st := PartitionStats{TP: p.tp, LeaderEpoch: p.lead.Epoch, LogStartOffset: p.logStart,
+			HighWatermark: p.hw, LastStable: p.lsoLocked(), LogEnd: p.next,
+			HotSegments: len(p.segs), OpenTxns: len(p.txns), Producers: len(p.producers)}
+		for _, s := range p.segs {
+			st.HotBytes += s.size
+		}
+		p.mu.Unlock()
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].TP.Topic != out[j].TP.Topic {
+			return out[i].TP.Topic < out[j].TP.Topic
+		}
+		return out[i].TP.Partition < out[j].TP.Partition
+	})
+	return out
 }

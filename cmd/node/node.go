@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/strata-io/strata/cmd/node/console"
 	"github.com/strata-io/strata/ingest"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/query"
@@ -27,10 +28,18 @@ import (
 
 // Config is a node's whole configuration. DefaultConfig gives laptop defaults.
 type Config struct {
-	DataDir          string        // default ./strata-data
-	KafkaAddr        string        // listen address, default 127.0.0.1:9092 (port 0 picks one)
-	AdvertisedAddr   string        // host:port clients are told; default = the bound KafkaAddr
-	HTTPAddr         string        // /metrics, /healthz, /readyz, /v1/topics/{topic}/arrow; default 127.0.0.1:9644; "" disables
+	DataDir        string // default ./strata-data
+	KafkaAddr      string // listen address, default 127.0.0.1:9092 (port 0 picks one)
+	AdvertisedAddr string // host:port clients are told; default = the bound KafkaAddr
+	HTTPAddr       string // the web console, /metrics, /healthz, /readyz, /v1/topics/...; default 127.0.0.1:9644; "" disables
+	// AdvertisedHTTPAddr is the host:port other nodes (and the console in
+	// a browser) reach this node's HTTP server at; default: the bound
+	// HTTPAddr, with the advertised Kafka host when it listens on every
+	// interface.
+	AdvertisedHTTPAddr string
+	// LagInterval is how often the node samples the lag of the consumer
+	// groups it coordinates (strata_consumer_group_lag); default 10s.
+	LagInterval      time.Duration
 	FlightAddr       string        // Arrow Flight; "" (DefaultConfig: several nodes per process must not share a port) disables; strata serve uses DefaultFlightAddr
 	NodeID           int32         // default 0
 	Cluster          string        // etcd key prefix, default "strata"
@@ -100,6 +109,7 @@ type Node struct {
 	// Arrow stream ends at once instead of holding Shutdown until its ctx
 	// expires.
 	httpStop context.CancelFunc
+	console  *console.Console
 	flight   *query.FlightServer
 	flightLn net.Listener
 
@@ -201,7 +211,24 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	if err != nil {
 		return nil, err
 	}
-	if err := n.meta.RegisterNode(ctx, metadata.Node{ID: cfg.NodeID, Host: host, Port: port}); err != nil {
+	var httpAdv string
+	if cfg.HTTPAddr != "" {
+		// Listening before registering lets the registration carry the
+		// HTTP address the console asks other nodes at.
+		n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("node: http listener: %w", err)
+		}
+		httpAdv = cfg.AdvertisedHTTPAddr
+		if httpAdv == "" {
+			hh, hp, _ := net.SplitHostPort(n.httpLn.Addr().String())
+			if ip := net.ParseIP(hh); ip != nil && ip.IsUnspecified() {
+				hh = host
+			}
+			httpAdv = net.JoinHostPort(hh, hp)
+		}
+	}
+	if err := n.meta.RegisterNode(ctx, metadata.Node{ID: cfg.NodeID, Host: host, Port: port, HTTP: httpAdv}); err != nil {
 		return nil, fmt.Errorf("node: register: %w", err)
 	}
 	n.server = ingest.NewServer(ingest.Config{
@@ -213,15 +240,12 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		DefaultPartitions:     cfg.DefaultPartitions,
 		MaxRequestBytes:       cfg.MaxRequestBytes,
 		TransactionMaxTimeout: cfg.TransactionMaxTimeout,
+		LagInterval:           cfg.LagInterval,
 	}, n.meta, n.tier, logger, reg)
 	srv, ln, serveErr := n.server, n.kafkaLn, n.serveErr
 	go func() { serveErr <- srv.Serve(ln) }()
 
-	if cfg.HTTPAddr != "" {
-		n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
-		if err != nil {
-			return nil, fmt.Errorf("node: http listener: %w", err)
-		}
+	if n.httpLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
@@ -243,7 +267,11 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 			}
 			w.Write([]byte("ready\n"))
 		})
-		mux.Handle("/v1/", query.NewHTTPHandler(query.New(n.meta, n.bucket, logger), logger))
+		reader := query.New(n.meta, n.bucket, logger)
+		mux.Handle("/v1/", query.NewHTTPHandler(reader, logger))
+		n.console = console.New(console.Config{NodeID: cfg.NodeID, Meta: n.meta, Server: n.server, Tier: n.tier,
+			Reader: reader, Bucket: n.bucket, KafkaAddr: n.kafkaLn.Addr().String(), Logger: logger})
+		mux.Handle("/", n.console)
 		httpCtx, httpStop := context.WithCancel(context.Background())
 		n.httpStop = httpStop
 		n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
@@ -344,9 +372,14 @@ func (n *Node) shutdown(ctx context.Context) error {
 	if n.tier != nil {
 		errs = append(errs, n.tier.Close(ctx))
 	}
+	if n.console != nil {
+		n.console.Close()
+	}
 	if n.httpSrv != nil {
 		n.httpStop()
 		errs = append(errs, n.httpSrv.Shutdown(ctx))
+	} else if n.httpLn != nil {
+		n.httpLn.Close() // a Start that failed after listening
 	}
 	if n.flight != nil {
 		errs = append(errs, n.flight.Close(ctx))

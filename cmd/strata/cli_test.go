@@ -15,12 +15,18 @@ import (
 
 // startNode runs a real node in-process for the CLI to talk to.
 func startNode(t *testing.T) string {
+	return startNodeWith(t, func(cfg *node.Config) { cfg.HTTPAddr = "" }).KafkaAddr()
+}
+
+// startNodeWith starts a node on loopback with a fresh data dir, after mod
+// adjusted its config, and closes it when the test ends.
+func startNodeWith(t *testing.T, mod func(*node.Config)) *node.Node {
 	t.Helper()
 	cfg := node.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.KafkaAddr = "127.0.0.1:0"
-	cfg.HTTPAddr = ""
 	cfg.FlushInterval = 10 * time.Millisecond
+	mod(&cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n, err := node.Start(ctx, cfg, nil)
@@ -32,7 +38,7 @@ func startNode(t *testing.T) string {
 		defer cancel()
 		n.Close(ctx)
 	})
-	return n.KafkaAddr()
+	return n
 }
 
 // cli runs the strata command in-process and returns stdout, failing the

@@ -17,9 +17,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/strata-io/strata/query"
 )
@@ -36,14 +33,6 @@ type exportOptions struct {
 	httpURL   string
 	decode    string // "" or "json"
 }
-
-// Parquet row groups are cut at this many rows or this many stream bytes,
-// whichever comes first: big enough for good compression and column
-// statistics, small enough that the buffered row group fits in memory.
-const (
-	exportRowGroupRows  = 1 << 20
-	exportRowGroupBytes = 128 << 20
-)
 
 func exportCmd(args []string, stdout, stderr io.Writer) error {
 	var o exportOptions
@@ -127,26 +116,14 @@ func (o *exportOptions) requestURL() (string, error) {
 }
 
 // recordWriter is the file format side of an export.
+// parquetFile is a ParquetWriter as a recordWriter.
+type parquetFile struct{ *query.ParquetWriter }
+
+func (p parquetFile) Write(rec arrow.RecordBatch) error { return p.ParquetWriter.Write(rec, 0) }
+
 type recordWriter interface {
 	Write(rec arrow.RecordBatch) error
 	Close() error
-}
-
-// parquetWriter writes buffered row groups cut by rows and bytes.
-type parquetWriter struct {
-	w       *pqarrow.FileWriter
-	rgBytes int64
-}
-
-func (p *parquetWriter) write(rec arrow.RecordBatch, wireBytes int64) error {
-	if p.rgBytes >= exportRowGroupBytes {
-		if err := p.w.NewBufferedRowGroupChecked(); err != nil {
-			return err
-		}
-		p.rgBytes = 0
-	}
-	p.rgBytes += wireBytes
-	return p.w.WriteBuffered(rec)
 }
 
 // countingReader counts the bytes read through it, for progress.
@@ -275,7 +252,7 @@ func runExport(ctx context.Context, o exportOptions, stderr io.Writer) (err erro
 
 	var (
 		fw   recordWriter
-		pq   *parquetWriter
+		pq   *query.ParquetWriter
 		rows int64
 	)
 	switch o.format {
@@ -286,23 +263,20 @@ func runExport(ctx context.Context, o exportOptions, stderr io.Writer) (err erro
 		}
 		fw = w
 	case "parquet":
-		// Hide Close from pqarrow, which would close the file before
-		// the Sync below.
-		w, err := pqarrow.NewFileWriter(rd.Schema(), struct{ io.Writer }{tmp},
-			parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithMaxRowGroupLength(exportRowGroupRows)),
-			pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+		// The writer does not close the file: the Sync below comes first.
+		w, err := query.NewParquetWriter(tmp, rd.Schema())
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
-		pq = &parquetWriter{w: w}
-		fw = w
+		pq = w
+		fw = parquetFile{w}
 	}
 	prog := newProgress(stderr)
 	lastBytes := int64(0)
 	for rd.Next() {
 		rec := rd.RecordBatch()
 		if pq != nil {
-			err = pq.write(rec, body.n-lastBytes)
+			err = pq.Write(rec, body.n-lastBytes)
 		} else {
 			err = fw.Write(rec)
 		}

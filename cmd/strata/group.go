@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/cmd/node/console"
 )
 
 // groupCmd shows and deletes consumer groups over the Kafka protocol.
@@ -82,134 +84,37 @@ func groupList(ctx context.Context, cl *kgo.Client, w io.Writer) error {
 }
 
 func groupDescribe(ctx context.Context, cl *kgo.Client, w io.Writer, name string) error {
-	dreq := kmsg.NewPtrDescribeGroupsRequest()
-	dreq.Groups = []string{name}
-	dresp, err := dreq.RequestWith(ctx, cl)
+	g, err := console.DescribeGroup(ctx, cl, name)
 	if err != nil {
-		return fmt.Errorf("group describe: %w", err)
-	}
-	if len(dresp.Groups) != 1 {
-		return fmt.Errorf("group describe: no answer for %s", name)
-	}
-	g := dresp.Groups[0]
-	if err := kerr.ErrorForCode(g.ErrorCode); err != nil {
 		return fmt.Errorf("group describe %s: %v", name, err)
 	}
-
-	// Committed offsets, and the high watermarks to compute lag.
-	freq := kmsg.NewPtrOffsetFetchRequest()
-	freq.Group = name
-	freq.Topics = nil // all committed
-	fresp, err := freq.RequestWith(ctx, cl)
-	if err != nil {
-		return fmt.Errorf("group describe: offsets: %w", err)
-	}
-	if err := kerr.ErrorForCode(fresp.ErrorCode); err != nil {
-		return fmt.Errorf("group describe %s: offsets: %v", name, err)
-	}
-	type tp struct {
-		topic string
-		part  int32
-	}
-	committed := map[tp]int64{}
-	var tps []tp
-	for _, t := range fresp.Topics {
-		for _, p := range t.Partitions {
-			if p.ErrorCode == 0 && p.Offset >= 0 {
-				k := tp{t.Topic, p.Partition}
-				committed[k] = p.Offset
-				tps = append(tps, k)
-			}
-		}
-	}
-	// Who owns each partition, from the consumer protocol's assignments.
-	owner := map[tp]string{}
-	for _, m := range g.Members {
-		var a kmsg.ConsumerMemberAssignment
-		if g.ProtocolType == "consumer" && a.ReadFrom(m.MemberAssignment) == nil {
-			for _, t := range a.Topics {
-				for _, p := range t.Partitions {
-					k := tp{t.Topic, p}
-					owner[k] = m.MemberID
-					if _, ok := committed[k]; !ok {
-						committed[k] = -1
-						tps = append(tps, k)
-					}
-				}
-			}
-		}
-	}
-	hw := map[tp]int64{}
-	if len(tps) > 0 {
-		lreq := kmsg.NewPtrListOffsetsRequest()
-		lreq.ReplicaID = -1
-		byTopic := map[string]*kmsg.ListOffsetsRequestTopic{}
-		for _, k := range tps {
-			t := byTopic[k.topic]
-			if t == nil {
-				nt := kmsg.NewListOffsetsRequestTopic()
-				nt.Topic = k.topic
-				t = &nt
-				byTopic[k.topic] = t
-			}
-			p := kmsg.NewListOffsetsRequestTopicPartition()
-			p.Partition = k.part
-			p.Timestamp = -1
-			p.CurrentLeaderEpoch = -1
-			t.Partitions = append(t.Partitions, p)
-		}
-		for _, t := range byTopic {
-			lreq.Topics = append(lreq.Topics, *t)
-		}
-		lresp, err := lreq.RequestWith(ctx, cl)
-		if err != nil {
-			return fmt.Errorf("group describe: high watermarks: %w", err)
-		}
-		for _, t := range lresp.Topics {
-			for _, p := range t.Partitions {
-				if p.ErrorCode == 0 {
-					hw[tp{t.Topic, p.Partition}] = p.Offset
-				}
-			}
-		}
-	}
-
-	fmt.Fprintf(w, "group %s  state %s  protocol %s/%s  members %d\n", name, g.State, g.ProtocolType, g.Protocol, len(g.Members))
+	fmt.Fprintf(w, "group %s  state %s  protocol %s/%s  members %d  lag %d\n", name, g.State, g.ProtocolType, g.Protocol, len(g.Members), g.Lag)
 	if len(g.Members) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "MEMBER\tINSTANCE\tCLIENT\tHOST")
 		for _, m := range g.Members {
-			inst := "-"
-			if m.InstanceID != nil {
-				inst = *m.InstanceID
+			inst := m.InstanceID
+			if inst == "" {
+				inst = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.MemberID, inst, m.ClientID, m.ClientHost)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ID, inst, m.ClientID, m.Host)
 		}
 		tw.Flush()
 	}
-	sort.Slice(tps, func(i, j int) bool {
-		if tps[i].topic != tps[j].topic {
-			return tps[i].topic < tps[j].topic
-		}
-		return tps[i].part < tps[j].part
-	})
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tHIGH WATERMARK\tLAG\tMEMBER")
-	for _, k := range tps {
-		c, h := committed[k], hw[k]
-		lag := "-"
-		if c >= 0 {
-			lag = fmt.Sprint(max(h-c, 0))
+	dash := func(v int64) string {
+		if v < 0 {
+			return "-"
 		}
-		cs := "-"
-		if c >= 0 {
-			cs = fmt.Sprint(c)
-		}
-		m := owner[k]
+		return fmt.Sprint(v)
+	}
+	for _, p := range g.Partitions {
+		m := p.Member
 		if m == "" {
 			m = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\n", k.topic, k.part, cs, h, lag, m)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", p.Topic, p.Partition, dash(p.Committed), dash(p.HighWatermark), dash(p.Lag), m)
 	}
 	return tw.Flush()
 }

@@ -252,14 +252,30 @@ func describeCompaction(ctx context.Context, cl *kgo.Client, w io.Writer, httpUR
 	rr := kmsg.NewDescribeConfigsRequestResource()
 	rr.ResourceType = kmsg.ConfigResourceTypeTopic
 	rr.ResourceName = name
-	rr.ConfigNames = []string{"cleanup.policy"}
 	req.Resources = append(req.Resources, rr)
 	resp, err := req.RequestWith(ctx, cl)
-	if err != nil || len(resp.Resources) != 1 || len(resp.Resources[0].Configs) != 1 || resp.Resources[0].Configs[0].Value == nil {
+	if err != nil || len(resp.Resources) != 1 || resp.Resources[0].ErrorCode != 0 {
 		return nil // an older node, or no answer: nothing to add
 	}
-	policy := *resp.Resources[0].Configs[0].Value
+	// cleanup.policy always, then the configs set on the topic itself
+	// (not defaults), sorted.
+	policy := "delete"
+	var own []string
+	for _, c := range resp.Resources[0].Configs {
+		if c.Value == nil {
+			continue
+		}
+		if c.Name == "cleanup.policy" {
+			policy = *c.Value
+		} else if c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+			own = append(own, c.Name+" "+*c.Value)
+		}
+	}
+	sort.Strings(own)
 	fmt.Fprintf(w, "cleanup.policy %s\n", policy)
+	for _, line := range own {
+		fmt.Fprintln(w, line)
+	}
 	if !strings.Contains(policy, "compact") {
 		return nil
 	}

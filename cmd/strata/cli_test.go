@@ -115,11 +115,33 @@ func TestTopicAndGroupCommandsAgainstANode(t *testing.T) {
 	if td := cli(t, "topic", "describe", "orders", boot); !strings.Contains(td, "0          0       0      0          20") {
 		t.Fatalf("topic describe:\n%s", td)
 	}
-	// A group with a member cannot be deleted; once it left, it can.
+	// A group with a member cannot be deleted or reset; once it left, it can.
 	if code := run([]string{"group", "delete", "billing", boot}, &out, &errb); code == 0 {
 		t.Fatal("deleting a group with a live member succeeded")
 	}
+	errb.Reset()
+	if code := run([]string{"group", "reset", "billing", "--topic", "orders", "--to", "earliest", boot}, &out, &errb); code == 0 || !strings.Contains(errb.String(), "stop its consumers first") {
+		t.Fatalf("resetting a group with a live member: exit %d, %q", code, errb.String())
+	}
 	cons.Close()
+	for _, bad := range [][]string{
+		{"group", "reset", "billing", "--to", "earliest"},
+		{"group", "reset", "billing", "--topic", "orders", "--to", "sideways"},
+		{"group", "reset", "billing", "--topic", "orders", "--to", "offset", "--value", "-3"},
+		{"group", "reset", "billing", "--topic", "orders", "--to", "timestamp", "--value", "noon"},
+		{"group", "reset", "billing", "--topic", "orders", "--to", "earliest", "--partition", "7"},
+	} {
+		errb.Reset()
+		if code := run(append(bad, boot), &out, &errb); code == 0 || errb.Len() == 0 {
+			t.Fatalf("strata %v: exit %d, %q", bad, code, errb.String())
+		}
+	}
+	if out := cli(t, "group", "reset", "billing", "--topic", "orders", "--partition", "0", "--to", "offset", "--value", "15", boot); out != "orders/0 -> 15\n" {
+		t.Fatalf("group reset: %q", out)
+	}
+	if desc := cli(t, "group", "describe", "billing", boot); !strings.Contains(desc, "orders  0          15         20              5") {
+		t.Fatalf("group describe after reset:\n%s", desc)
+	}
 	if out := cli(t, "group", "delete", "billing", boot); !strings.Contains(out, "deleted group billing") {
 		t.Fatalf("group delete: %q", out)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,12 +15,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/cmd/node/console"
+	"github.com/strata-io/strata/query"
 )
 
 // groupCmd shows and deletes consumer groups over the Kafka protocol.
 const groupUsage = `usage: strata group list
        strata group describe NAME
+       strata group reset NAME --topic T --to earliest|latest|timestamp|offset [--value V] [--partition P,...]
        strata group delete NAME
+reset moves an empty group's committed offsets: to the log start, the high
+watermark, the first record at or after --value (RFC 3339 or ms since the
+epoch), or offset --value (clamped to the log). A group with members is
+refused: stop its consumers first.
 Every subcommand takes --bootstrap host:port (default 127.0.0.1:9092, env
 STRATA_BOOTSTRAP) and --timeout; "strata group SUBCOMMAND -h" lists its flags.
 `
@@ -33,11 +41,23 @@ func groupCmd(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	a := newAdminCmd("group "+sub, stderr)
+	topic := a.fs.String("topic", "", "the topic whose offsets to reset (reset)")
+	to := a.fs.String("to", "", "earliest, latest, timestamp or offset (reset)")
+	value := a.fs.String("value", "", "the timestamp (RFC 3339 or epoch ms) or the offset (reset)")
+	parts := a.fs.String("partition", "", "partitions to reset, comma-separated (reset; default: all)")
 	if err := a.parse(args[1:]); err != nil {
 		return err
 	}
-	if sub != "list" && sub != "describe" && sub != "delete" {
-		return fmt.Errorf("group: unknown subcommand %q (want list, describe or delete)", sub)
+	if sub != "list" && sub != "describe" && sub != "delete" && sub != "reset" {
+		return fmt.Errorf("group: unknown subcommand %q (want list, describe, reset or delete)", sub)
+	}
+	var target console.ResetTarget
+	var partitions []int32
+	if sub == "reset" {
+		var err error
+		if target, partitions, err = resetArgs(*topic, *to, *value, *parts); err != nil {
+			return err
+		}
 	}
 	needName := func() (string, error) { return a.one("group") }
 	ctx, cl, done, err := a.dial()
@@ -54,6 +74,24 @@ func groupCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return groupDescribe(ctx, cl, stdout, name)
+	case "reset":
+		name, err := needName()
+		if err != nil {
+			return err
+		}
+		offsets, err := console.ResetOffsets(ctx, cl, name, *topic, partitions, target)
+		if err != nil {
+			return fmt.Errorf("group reset %s: %v", name, err)
+		}
+		ps := make([]int32, 0, len(offsets))
+		for p := range offsets {
+			ps = append(ps, p)
+		}
+		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+		for _, p := range ps {
+			fmt.Fprintf(stdout, "%s/%d -> %d\n", *topic, p, offsets[p])
+		}
+		return nil
 	case "delete":
 		name, err := needName()
 		if err != nil {
@@ -61,7 +99,7 @@ func groupCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		return groupDelete(ctx, cl, stdout, name)
 	default:
-		return fmt.Errorf("group: unknown subcommand %q (want list, describe or delete)", sub)
+		return fmt.Errorf("group: unknown subcommand %q (want list, describe, reset or delete)", sub)
 	}
 }
 
@@ -88,7 +126,14 @@ func groupDescribe(ctx context.Context, cl *kgo.Client, w io.Writer, name string
 	if err != nil {
 		return fmt.Errorf("group describe %s: %v", name, err)
 	}
-	fmt.Fprintf(w, "group %s  state %s  protocol %s/%s  members %d  lag %d\n", name, g.State, g.ProtocolType, g.Protocol, len(g.Members), g.Lag)
+	proto := g.ProtocolType
+	if g.Protocol != "" {
+		proto += "/" + g.Protocol // the assignor, while the group has members
+	}
+	if proto == "" {
+		proto = "-"
+	}
+	fmt.Fprintf(w, "group %s  state %s  protocol %s  members %d  lag %d\n", name, g.State, proto, len(g.Members), g.Lag)
 	if len(g.Members) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "MEMBER\tINSTANCE\tCLIENT\tHOST")
@@ -133,4 +178,43 @@ func groupDelete(ctx context.Context, cl *kgo.Client, w io.Writer, name string) 
 	}
 	fmt.Fprintf(w, "deleted group %s\n", name)
 	return nil
+}
+
+// resetArgs checks `group reset`'s flags.
+func resetArgs(topic, to, value, parts string) (console.ResetTarget, []int32, error) {
+	t := console.ResetTarget{To: to}
+	if topic == "" {
+		return t, nil, errors.New("group reset: --topic is required")
+	}
+	switch to {
+	case "earliest", "latest":
+		if value != "" {
+			return t, nil, fmt.Errorf("group reset: --to %s takes no --value", to)
+		}
+	case "timestamp":
+		ts, err := query.ParseTime(value)
+		if err != nil {
+			return t, nil, fmt.Errorf("group reset: --value %q: %v", value, err)
+		}
+		t.Value = ts.UnixMilli()
+	case "offset":
+		o, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || o < 0 {
+			return t, nil, fmt.Errorf("group reset: --value %q: want a non-negative offset", value)
+		}
+		t.Value = o
+	default:
+		return t, nil, fmt.Errorf("group reset: --to %q: want earliest, latest, timestamp or offset", to)
+	}
+	var ps []int32
+	if parts != "" {
+		for _, f := range strings.Split(parts, ",") {
+			p, err := strconv.ParseInt(strings.TrimSpace(f), 10, 32)
+			if err != nil || p < 0 {
+				return t, nil, fmt.Errorf("group reset: --partition %q: want partition numbers", parts)
+			}
+			ps = append(ps, int32(p))
+		}
+	}
+	return t, ps, nil
 }

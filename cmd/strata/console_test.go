@@ -421,3 +421,76 @@ func TestConsoleAPIChangesTopicsAndRefusesBadInput(t *testing.T) {
 		t.Fatalf("deleted topic still served: %d", code)
 	}
 }
+
+// On a cluster, any node's console shows every partition with its leader's
+// own figures (hot tier bytes, traffic), fetched from the leader at the HTTP
+// address it registered, and every node's health.
+func TestConsoleShowsEveryNodesPartitions(t *testing.T) {
+	store := "file://" + t.TempDir()
+	n0 := startNodeWith(t, func(cfg *node.Config) {
+		cfg.HTTPAddr = "127.0.0.1:0"
+		cfg.ObjectStore, cfg.CreateBucket = store, true
+	})
+	startNodeWith(t, func(cfg *node.Config) {
+		cfg.NodeID = 1
+		cfg.HTTPAddr = "127.0.0.1:0"
+		cfg.EtcdEndpoints = n0.EtcdEndpoints()
+		cfg.ObjectStore = store
+	})
+	web := "http://" + n0.HTTPAddr()
+	boot := "--bootstrap=" + n0.KafkaAddr()
+	const parts = 32 // rendezvous hashing puts some on each node (all on one: 2^-31)
+	cli(t, "topic", "create", "spread", "--partitions", fmt.Sprint(parts), boot)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(n0.KafkaAddr()), kgo.DefaultProduceTopic("spread"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	// Both nodes must be live (and the partitions spread) before producing.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, out := consoleCall(t, "GET", web+"/console/api/cluster", "")
+		if nodes, _ := out["nodes"].([]any); len(nodes) == 2 {
+			ready := 0
+			for _, n := range nodes {
+				if n.(map[string]any)["ready"] == "ready" {
+					ready++
+				}
+			}
+			if ready == 2 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster view never showed two ready nodes: %v", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for p := int32(0); p < parts; p++ {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("v"), Partition: p}).FirstErr(); err != nil {
+			t.Fatalf("produce to %d: %v", p, err)
+		}
+	}
+	_, out := consoleCall(t, "GET", web+"/console/api/topics/spread", "")
+	details, _ := out["partition_details"].([]any)
+	if len(details) != parts {
+		t.Fatalf("topic view: %v", out)
+	}
+	leaders := map[float64]int{}
+	for _, d := range details {
+		pv := d.(map[string]any)
+		local, _ := pv["local"].(map[string]any)
+		if local == nil || pv["local_error"] != nil {
+			t.Fatalf("partition %v: no figures from its leader: %v", pv["partition"], pv)
+		}
+		if local["hot_bytes"].(float64) <= 0 || local["records_in"].(float64) != 1 || pv["high_watermark"].(float64) != 1 {
+			t.Fatalf("partition %v: %v", pv["partition"], pv)
+		}
+		leaders[pv["leader"].(float64)]++
+	}
+	if len(leaders) != 2 {
+		t.Fatalf("leaders %v: want partitions on both nodes", leaders)
+	}
+}

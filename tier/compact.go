@@ -350,12 +350,15 @@ func (p *Partition) rewriteRange(ctx context.Context, rng []metadata.IndexEntry,
 	for i := range entries {
 		entries[i].Records = entries[i].LastOffset - entries[i].BaseOffset + 1
 	}
+	putAt := time.Now() // the object's ModTime is no earlier
 	if err := p.t.bucket.Put(ctx, key, obj); err != nil {
 		return fmt.Errorf("%w: put segment: %w", ErrStorage, err)
 	}
 	res.puts++
 	res.bytesWritten += int64(len(obj))
-	if err := p.t.meta.ReplaceIndex(ctx, p.lead, from, to, entries); err != nil {
+	if err := p.t.referenceFresh(ctx, putAt, func(ctx context.Context) error {
+		return p.t.meta.ReplaceIndex(ctx, p.lead, from, to, entries)
+	}); err != nil {
 		if errors.Is(err, metadata.ErrFenced) {
 			p.close(ErrNotLeader, false)
 			return ErrNotLeader

@@ -135,10 +135,13 @@ func (p *Partition) roll(ctx context.Context, tc topiccfg.Config, now time.Time)
 	if len(entries) == 0 || entries[0].BaseOffset != from || entries[len(entries)-1].LastOffset != to {
 		return false, fmt.Errorf("%w: roll %s/%d: rewritten data does not cover [%d, %d]", ErrStorage, p.tp.Topic, p.tp.Partition, from, to)
 	}
+	putAt := time.Now() // the object's ModTime is no earlier
 	if err := p.t.bucket.Put(ctx, key, obj); err != nil {
 		return false, fmt.Errorf("%w: put segment: %w", ErrStorage, err)
 	}
-	if err := p.t.meta.ReplaceIndex(ctx, p.lead, from, to, entries); err != nil {
+	if err := p.t.referenceFresh(ctx, putAt, func(ctx context.Context) error {
+		return p.t.meta.ReplaceIndex(ctx, p.lead, from, to, entries)
+	}); err != nil {
 		// The segment object is now an orphan; the sweeper deletes it.
 		if errors.Is(err, metadata.ErrFenced) {
 			p.close(ErrNotLeader, false)
@@ -151,6 +154,20 @@ func (p *Partition) roll(ctx context.Context, tc topiccfg.Config, now time.Time)
 	p.t.logger.Debug("rolled segment", "topic", p.tp.Topic, "partition", p.tp.Partition,
 		"from", from, "to", to, "replaced_entries", len(cand), "entries", len(entries), "bytes", len(obj), "key", key)
 	return true, nil
+}
+
+// referenceFresh runs reference (an etcd transaction that makes an object
+// written at putAt referenced) with a deadline of half the sweep grace after
+// putAt. The sweeper deletes unreferenced objects older than the grace; a
+// reference that lands later than that could point at an object already
+// swept. Past the deadline the reference is abandoned (the object is an
+// orphan the sweeper removes, and the caller tries again later with a new
+// object); a transaction etcd applied just after the client gave up still
+// lands well within the grace.
+func (t *Tier) referenceFresh(ctx context.Context, putAt time.Time, reference func(context.Context) error) error {
+	ctx, cancel := context.WithDeadline(ctx, putAt.Add(t.cfg.SweepGrace/2))
+	defer cancel()
+	return reference(ctx)
 }
 
 // blockBuilder packs batches, in offset order, into segment blocks of

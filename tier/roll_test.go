@@ -271,3 +271,27 @@ func TestMaxTimestampOffset(t *testing.T) {
 		t.Fatalf("MaxTimestampOffset = %d, %d, %v, %v; want 5, 902", off, ts, found, err)
 	}
 }
+
+// A roll or compaction that references its new object later than half the
+// sweep grace after writing it gives up (the object stays an orphan): a
+// reference landing after the grace could point at an object the sweeper
+// already deleted.
+func TestReferenceFreshGivesUpBeforeTheSweeperCouldDelete(t *testing.T) {
+	tr := &Tier{cfg: Config{SweepGrace: 200 * time.Millisecond}}
+	putAt := time.Now()
+	var deadline time.Time
+	err := tr.referenceFresh(context.Background(), putAt, func(ctx context.Context) error {
+		deadline, _ = ctx.Deadline()
+		<-ctx.Done() // an etcd transaction that hangs
+		return ctx.Err()
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+	if want := putAt.Add(100 * time.Millisecond); !deadline.Equal(want) {
+		t.Fatalf("deadline %v after the put, want half the grace (100ms)", deadline.Sub(putAt))
+	}
+	if err := tr.referenceFresh(context.Background(), time.Now(), func(context.Context) error { return nil }); err != nil {
+		t.Fatalf("a prompt reference failed: %v", err)
+	}
+}

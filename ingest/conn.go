@@ -197,6 +197,9 @@ type pending struct {
 	req   *request
 	resp  kmsg.Response
 	later func(ctx context.Context) kmsg.Response
+	// last: close the connection once this response is written (a
+	// failed SASL authentication).
+	last bool
 }
 
 // conn is one client connection. The reader goroutine parses requests and
@@ -217,14 +220,18 @@ type conn struct {
 	queue    chan *pending // reader → writer, in request order
 	inflight chan struct{} // one token per request not yet answered
 
+	// auth is the listener and authentication state (reader only).
+	auth connAuth
+
 	closeOnce sync.Once
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, nc net.Conn, l Listener) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
 	remote := nc.RemoteAddr().String()
 	n := s.cfg.MaxInFlightPerConn
 	return &conn{
+		auth:     connAuth{listener: l, principal: anonymous, authenticated: !l.usesSASL()},
 		s:        s,
 		nc:       nc,
 		remote:   remote,
@@ -255,6 +262,10 @@ func (c *conn) stopReading() {
 // away, sends something we cannot serve, or the server drains.
 func (c *conn) readLoop() {
 	defer close(c.queue) // the writer answers what was queued, then closes
+	if !c.handshake() {
+		c.close()
+		return
+	}
 	br := bufio.NewReaderSize(c.nc, 32<<10)
 	for {
 		select {
@@ -284,10 +295,29 @@ func (c *conn) readLoop() {
 		req.arrived = arrived
 		req.remote = c.remote
 		c.s.m.requested(req.key)
-		resp, later, err := c.s.dispatch(c.ctx, req)
-		if err != nil {
-			c.log.Error("closing connection", "err", err)
+		if !c.auth.authenticated && !saslAllowedBefore(req.key) {
+			c.log.Info("closing connection: request before SASL authentication", "api", kmsg.NameForKey(req.key), "listener", c.auth.listener.Name, "client_id", clientID(req))
 			return
+		}
+		var (
+			resp  kmsg.Response
+			later func(context.Context) kmsg.Response
+			last  bool
+		)
+		switch body := req.body.(type) {
+		case *kmsg.SASLHandshakeRequest:
+			resp = c.saslHandshake(body)
+		case *kmsg.SASLAuthenticateRequest:
+			resp, last = c.saslAuthenticate(body)
+		default:
+			resp, later, err = c.s.dispatch(c.ctx, req)
+			if err != nil {
+				c.log.Error("closing connection", "err", err)
+				return
+			}
+			if resp != nil {
+				c.s.onListener(c.auth.listener.Name, resp)
+			}
 		}
 		if resp == nil && later == nil { // acks=0 produce: never answered
 			c.s.m.answered(req.key, arrived)
@@ -295,9 +325,12 @@ func (c *conn) readLoop() {
 			continue
 		}
 		select {
-		case c.queue <- &pending{req: req, resp: resp, later: later}:
+		case c.queue <- &pending{req: req, resp: resp, later: later, last: last}:
 		case <-c.ctx.Done():
 			return
+		}
+		if last {
+			return // nothing after it is read; the writer closes
 		}
 	}
 }
@@ -350,6 +383,9 @@ func (c *conn) writeLoop() {
 			c.close()
 		} else {
 			c.s.m.bytesOut.Add(float64(len(*bufp)))
+			if p.last {
+				c.close()
+			}
 		}
 		// Do not let one huge fetch response pin its buffer for the
 		// life of an idle connection.

@@ -78,6 +78,10 @@ func (s *Server) dispatch(ctx context.Context, r *request) (kmsg.Response, func(
 		return s.handleDescribeCluster(body), nil, nil
 	case *kmsg.DescribeProducersRequest:
 		return s.handleDescribeProducers(ctx, body), nil, nil
+	case *kmsg.DescribeUserSCRAMCredentialsRequest:
+		return s.handleDescribeUserSCRAMCredentials(ctx, body), nil, nil
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		return s.handleAlterUserSCRAMCredentials(ctx, body), nil, nil
 	// Transactions: in request order on the reader, except what waits
 	// for markers or runs on the group coordinator.
 	case *kmsg.AddPartitionsToTxnRequest:

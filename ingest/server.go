@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -47,6 +49,12 @@ type Config struct {
 	// TransactionMaxTimeout bounds a producer's transaction.timeout.ms
 	// (Kafka's transaction.max.timeout.ms); default 15 minutes.
 	TransactionMaxTimeout time.Duration
+	// Listeners are the node's Kafka listeners, the first one the primary
+	// (AdvertisedHost and AdvertisedPort are its address). Empty: one
+	// PLAINTEXT listener, the listener handed to Serve.
+	Listeners []Listener
+	// SASL configures the SASL listeners' mechanisms.
+	SASL SASL
 	// LagInterval is how often the node samples the lag of the consumer
 	// groups it coordinates (strata_consumer_group_lag). Default 10s;
 	// negative: never.
@@ -153,9 +161,28 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 	return s
 }
 
-// Serve accepts connections on ln until Close, then returns nil. Any other
-// accept failure is returned. Serve may be called for several listeners.
+// Serve accepts connections on ln until Close, as the primary listener
+// (Config.Listeners[0], or PLAINTEXT when there are none), then returns
+// nil. Any other accept failure is returned.
 func (s *Server) Serve(ln net.Listener) error {
+	l := Listener{Name: ProtocolPlaintext, Protocol: ProtocolPlaintext, Host: s.cfg.AdvertisedHost, Port: s.cfg.AdvertisedPort}
+	if len(s.cfg.Listeners) > 0 {
+		l = s.cfg.Listeners[0]
+	}
+	return s.ServeListener(ln, l)
+}
+
+// ServeListener accepts connections on ln as listener l until Close: TLS
+// when l's protocol asks for it (l.TLS), SASL before anything else when it
+// asks for that. Serve it once per listener.
+func (s *Server) ServeListener(ln net.Listener, l Listener) error {
+	if l.usesTLS() {
+		if l.TLS == nil {
+			ln.Close()
+			return fmt.Errorf("ingest: listener %s (%s) has no TLS configuration", l.Name, l.Protocol)
+		}
+		ln = tls.NewListener(ln, l.TLS)
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -195,12 +222,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		s.startConn(nc)
+		s.startConn(nc, l)
 	}
 }
 
 // startConn registers nc and starts its goroutines, unless Close started.
-func (s *Server) startConn(nc net.Conn) {
+func (s *Server) startConn(nc net.Conn, l Listener) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -210,7 +237,7 @@ func (s *Server) startConn(nc net.Conn) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	c := newConn(s, nc)
+	c := newConn(s, nc, l)
 	s.conns[c] = struct{}{}
 	s.m.connections.Inc()
 	s.wg.Add(2)

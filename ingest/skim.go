@@ -258,6 +258,25 @@ func skimWith(s *skimmer, req kmsg.Request) bool {
 		skimDescribeTransactions(s, v)
 	case *kmsg.ListTransactionsRequest:
 		skimListTransactions(s, v)
+	// Authentication.
+	case *kmsg.SASLHandshakeRequest:
+		s.str(false) // Mechanism
+	case *kmsg.SASLAuthenticateRequest:
+		s.bytes() // SASLAuthBytes
+		s.tags(nil)
+	case *kmsg.DescribeUserSCRAMCredentialsRequest:
+		s.array(func() { s.str(false); s.tags(nil) }) // Users (nullable)
+		s.tags(nil)
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		s.array(func() { s.str(false); s.skip(1); s.tags(nil) }) // Deletions
+		s.array(func() {                                         // Upsertions
+			s.str(false)
+			s.skip(1 + 4) // Mechanism, Iterations
+			s.bytes()     // Salt
+			s.bytes()     // SaltedPassword
+			s.tags(nil)
+		})
+		s.tags(nil)
 	default:
 		return false
 	}

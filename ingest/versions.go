@@ -56,6 +56,15 @@ var served = map[int16]versionRange{
 	int16(kmsg.DescribeCluster):         {advertisedMin: 0, min: 0, max: 2},
 	int16(kmsg.DescribeProducers):       {advertisedMin: 0, min: 0, max: 0},
 
+	// Authentication (sasl.go, 50_scram_credentials.go). SaslHandshake v0
+	// (raw tokens outside Kafka's framing) is not served, but advertised:
+	// librdkafka enables SASL only if the advertised range starts at 0, and
+	// then speaks v1 since SaslAuthenticate is listed.
+	int16(kmsg.SASLHandshake):                {advertisedMin: 0, min: 1, max: 1},
+	int16(kmsg.SASLAuthenticate):             {advertisedMin: 0, min: 0, max: 2},
+	int16(kmsg.DescribeUserSCRAMCredentials): {advertisedMin: 0, min: 0, max: 0},
+	int16(kmsg.AlterUserSCRAMCredentials):    {advertisedMin: 0, min: 0, max: 0},
+
 	// Transactions (24_transactions.go). EndTxn v5 and TxnOffsetCommit v5
 	// belong to transaction version 2 (KIP-890 part 2), not served.
 	int16(kmsg.AddPartitionsToTxn):   {advertisedMin: 0, min: 0, max: 5},

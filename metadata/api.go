@@ -100,6 +100,10 @@ type Node struct {
 	// console) as other nodes and browsers reach it, "" when it has none.
 	// The console asks each node for the partitions it leads there.
 	HTTP string
+	// Listeners are the node's Kafka listeners and their advertised
+	// addresses, "NAME://host:port,NAME2://host:port"; "" for a node with
+	// one listener at Host:Port.
+	Listeners string
 }
 
 // Leadership is a node's claim on one partition. Revision is the etcd

@@ -170,6 +170,8 @@ type nodeRec struct {
 	Host string `json:"host"`
 	Port int32  `json:"port"`
 	HTTP string `json:"http,omitempty"`
+	// Listeners: "NAME://host:port,..." (omitted with one listener).
+	Listeners string `json:"listeners,omitempty"`
 }
 
 type topicRec struct {
@@ -252,7 +254,7 @@ func decodeNode(b []byte) (Node, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Node{}, fmt.Errorf("%w: node: %v", errBadValue, err)
 	}
-	return Node{ID: r.ID, Host: r.Host, Port: r.Port, HTTP: r.HTTP}, nil
+	return Node{ID: r.ID, Host: r.Host, Port: r.Port, HTTP: r.HTTP, Listeners: r.Listeners}, nil
 }
 
 func decodeLeader(b []byte) (leaderRec, error) {

@@ -76,7 +76,7 @@ func (s *Store) RegisterNode(ctx context.Context, n Node) error {
 // writes nothing and returns the key as it is.
 func (s *Store) putNode(ctx context.Context, n Node, lease clientv3.LeaseID) (*mvccpb.KeyValue, error) {
 	key := s.keys.node(n.ID)
-	val := mustJSON(nodeRec{ID: n.ID, Host: n.Host, Port: n.Port, HTTP: n.HTTP})
+	val := mustJSON(nodeRec{ID: n.ID, Host: n.Host, Port: n.Port, HTTP: n.HTTP, Listeners: n.Listeners})
 	put := []clientv3.Op{clientv3.OpPut(key, val, clientv3.WithLease(lease))}
 	resp, err := s.txn(ctx, "register_node",
 		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}, put,

@@ -21,11 +21,11 @@ func TestLeaseExpiryRemovesNode(t *testing.T) {
 	if err := b.RegisterNode(ctx, Node{ID: 1, Host: "127.0.0.1", Port: 9093, HTTP: "127.0.0.1:9644"}); err != nil {
 		t.Fatal(err)
 	}
-	if ns := b.Nodes(); !slices.Contains(ns, Node{1, "127.0.0.1", 9093, "127.0.0.1:9644"}) {
+	if ns := b.Nodes(); !slices.Contains(ns, Node{1, "127.0.0.1", 9093, "127.0.0.1:9644", ""}) {
 		t.Fatalf("b's own registration not visible at once: %v", ns)
 	}
 	eventually(t, "b sees both nodes", func() bool { return len(b.Nodes()) == 2 })
-	if ns := b.Nodes(); ns[0] != (Node{1, "127.0.0.1", 9093, "127.0.0.1:9644"}) || ns[1] != (Node{3, "127.0.0.1", 9092, ""}) {
+	if ns := b.Nodes(); ns[0] != (Node{1, "127.0.0.1", 9093, "127.0.0.1:9644", ""}) || ns[1] != (Node{3, "127.0.0.1", 9092, "", ""}) {
 		t.Fatalf("Nodes = %v", ns)
 	}
 	mustTopic(t, a, "lease", 1)

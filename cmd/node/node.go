@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,9 +64,12 @@ type Config struct {
 	// TransactionMaxTimeout bounds a producer's transaction.timeout.ms
 	// (Kafka's transaction.max.timeout.ms); default 15m.
 	TransactionMaxTimeout time.Duration
-	MaxRequestBytes       int32 // default 100 MiB
-	AutoCreateTopics      bool  // default true
-	DefaultPartitions     int32 // default 1
+	// Security holds the listeners, TLS and SASL settings (default: one
+	// PLAINTEXT listener on KafkaAddr, advertised as AdvertisedAddr).
+	Security          Security
+	MaxRequestBytes   int32 // default 100 MiB
+	AutoCreateTopics  bool  // default true
+	DefaultPartitions int32 // default 1
 }
 
 // DefaultFlightAddr is `strata serve`'s default Arrow Flight address.
@@ -102,9 +106,12 @@ type Node struct {
 	bucket   objstore.Bucket
 	tier     *tier.Tier
 	server   *ingest.Server
-	kafkaLn  net.Listener
-	httpSrv  *http.Server
-	httpLn   net.Listener
+	kafkaLn  net.Listener   // the inter-node listener
+	extraLns []net.Listener // the other Kafka listeners
+	// listenerAddrs are the bound addresses by listener name.
+	listenerAddrs map[string]string
+	httpSrv       *http.Server
+	httpLn        net.Listener
 	// httpStop cancels every HTTP request's context at shutdown, so a long
 	// Arrow stream ends at once instead of holding Shutdown until its ctx
 	// expires.
@@ -203,13 +210,30 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		return nil, fmt.Errorf("node: %w", err)
 	}
 
-	n.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr)
-	if err != nil {
-		return nil, fmt.Errorf("node: kafka listener: %w", err)
-	}
-	host, port, err := advertised(cfg.AdvertisedAddr, n.kafkaLn.Addr().String())
+	plans, sasl, inter, err := planListeners(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Security.Listeners == "" && cfg.AdvertisedAddr != "" {
+		plans[0].l.Host = cfg.AdvertisedAddr // the one-listener shorthand
+	}
+	lns, listeners, err := bindListeners(plans)
+	if err != nil {
+		return nil, err
+	}
+	n.kafkaLn = lns[inter]
+	for i, ln := range lns {
+		if i != inter {
+			n.extraLns = append(n.extraLns, ln)
+		}
+	}
+	// The inter-node listener comes first: the server's primary address.
+	listeners[0], listeners[inter] = listeners[inter], listeners[0]
+	lns[0], lns[inter] = lns[inter], lns[0]
+	host, port := listeners[0].Host, listeners[0].Port
+	listenersStr := ""
+	if len(listeners) > 1 {
+		listenersStr = ingest.ListenersString(listeners)
 	}
 	var httpAdv string
 	if cfg.HTTPAddr != "" {
@@ -228,7 +252,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 			httpAdv = net.JoinHostPort(hh, hp)
 		}
 	}
-	if err := n.meta.RegisterNode(ctx, metadata.Node{ID: cfg.NodeID, Host: host, Port: port, HTTP: httpAdv}); err != nil {
+	if err := n.meta.RegisterNode(ctx, metadata.Node{ID: cfg.NodeID, Host: host, Port: port, HTTP: httpAdv, Listeners: listenersStr}); err != nil {
 		return nil, fmt.Errorf("node: register: %w", err)
 	}
 	n.server = ingest.NewServer(ingest.Config{
@@ -241,9 +265,23 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		MaxRequestBytes:       cfg.MaxRequestBytes,
 		TransactionMaxTimeout: cfg.TransactionMaxTimeout,
 		LagInterval:           cfg.LagInterval,
+		Listeners:             listeners,
+		SASL:                  sasl,
 	}, n.meta, n.tier, logger, reg)
-	srv, ln, serveErr := n.server, n.kafkaLn, n.serveErr
-	go func() { serveErr <- srv.Serve(ln) }()
+	n.listenerAddrs = map[string]string{}
+	for i, ln := range lns {
+		n.listenerAddrs[listeners[i].Name] = ln.Addr().String()
+		srv, ln, l, serveErr, primary := n.server, ln, listeners[i], n.serveErr, i == 0
+		go func() {
+			err := srv.ServeListener(ln, l)
+			if primary || err != nil {
+				select {
+				case serveErr <- err:
+				default: // the first error is the one reported
+				}
+			}
+		}()
+	}
 
 	if n.httpLn != nil {
 		mux := http.NewServeMux()
@@ -294,7 +332,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		}, logger)
 		go n.flight.Serve(n.flightLn)
 	}
-	logger.Info("strata node started", "node_id", cfg.NodeID, "kafka", n.kafkaLn.Addr().String(),
+	logger.Info("strata node started", "node_id", cfg.NodeID, "kafka", n.kafkaLn.Addr().String(), "listeners", ingest.ListenersString(listeners),
 		"advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "http", n.HTTPAddr(), "flight", n.FlightAddr(),
 		"etcd", endpoints, "object_store", storeURL, "data_dir", dataDir)
 	return n, nil
@@ -320,8 +358,15 @@ func advertised(adv, bound string) (string, int32, error) {
 	return host, int32(port), nil
 }
 
-// KafkaAddr is the bound Kafka listener address (host:port).
+// KafkaAddr is the bound address (host:port) of the inter-node Kafka
+// listener (the only one by default).
 func (n *Node) KafkaAddr() string { return n.kafkaLn.Addr().String() }
+
+// ListenerAddr is the bound address of the Kafka listener named name, ""
+// if there is none.
+func (n *Node) ListenerAddr(name string) string {
+	return n.listenerAddrs[strings.ToUpper(name)]
+}
 
 // HTTPAddr is the bound HTTP address, or "" when disabled.
 func (n *Node) HTTPAddr() string {
@@ -368,6 +413,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 		errs = append(errs, n.server.Close(ctx))
 	} else if n.kafkaLn != nil {
 		n.kafkaLn.Close()
+		for _, ln := range n.extraLns {
+			ln.Close()
+		}
 	}
 	if n.tier != nil {
 		errs = append(errs, n.tier.Close(ctx))

@@ -29,6 +29,7 @@ func applyLayers(fs *flag.FlagSet, configPath string) error {
 		if err := yaml.Unmarshal(data, &file); err != nil {
 			return fmt.Errorf("config file %s: %w", configPath, err)
 		}
+		file = kafkaKeys(file)
 		var unknown []string
 		for k := range file {
 			if fs.Lookup(k) == nil || k == "config" {
@@ -63,6 +64,27 @@ func applyLayers(fs *flag.FlagSet, configPath string) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// kafkaAliases are Kafka's names for settings whose flag is named
+// otherwise.
+var kafkaAliases = map[string]string{
+	"inter.broker.listener.name": "inter-node-listener",
+}
+
+// kafkaKeys lets the YAML file use Kafka's dotted names (listeners,
+// advertised.listeners, listener.security.protocol.map,
+// sasl.enabled.mechanisms, ...) as well as the flag names: a dotted key
+// stands for the flag with dashes.
+func kafkaKeys(file map[string]any) map[string]any {
+	out := make(map[string]any, len(file))
+	for k, v := range file {
+		if a, ok := kafkaAliases[k]; ok {
+			k = a
+		}
+		out[strings.ReplaceAll(k, ".", "-")] = v
+	}
+	return out
 }
 
 // envName is the environment twin of a flag: --flush-bytes → STRATA_FLUSH_BYTES.

@@ -40,7 +40,11 @@ Usage:
   strata topic delete NAME
   strata group list
   strata group describe NAME                 members, assignments, committed offsets, lag
+  strata group reset NAME --topic T --to earliest|latest|timestamp|offset [--value V]
   strata group delete NAME
+  strata user create NAME --password-file F  a SCRAM user (SCRAM-SHA-256 and -512)
+  strata user list
+  strata user delete NAME
   strata export --topic T --out FILE [--format arrow|parquet] [--partition N]
                 [--from O --to O] [--start-time T --end-time T] [--http URL]
   strata version
@@ -61,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = topicCmd(args[1:], stdout, stderr)
 	case "group", "groups":
 		err = groupCmd(args[1:], stdout, stderr)
+	case "user", "users":
+		err = userCmd(args[1:], stdout, stderr)
 	case "export":
 		err = exportCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -134,6 +140,22 @@ func serve(args []string, stderr io.Writer) error {
 	fs.Var(&maxReq, "max-request-bytes", "largest Kafka request frame; larger ones close the connection")
 	fs.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", def.AutoCreateTopics, "create unknown topics on first use")
 	defParts := fs.Int("default-partitions", int(def.DefaultPartitions), "partitions of auto-created topics")
+	sec := &cfg.Security
+	fs.StringVar(&sec.Listeners, "listeners", "", "Kafka listeners, NAME://host:port,... (Kafka's listeners; default PLAINTEXT://<kafka-addr>)")
+	fs.StringVar(&sec.AdvertisedListeners, "advertised-listeners", "", "addresses told to clients per listener, NAME://host:port,... (default: the bound ones)")
+	fs.StringVar(&sec.ProtocolMap, "listener-security-protocol-map", "", "NAME:PROTOCOL,... for listener names other than PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
+	fs.StringVar(&sec.InterNodeListener, "inter-node-listener", "", "the PLAINTEXT listener nodes use among themselves (default: the first; Kafka's inter.broker.listener.name)")
+	fs.StringVar(&sec.TLS.CertFile, "tls-cert-file", "", "PEM certificate (chain) of SSL and SASL_SSL listeners; reloaded when it changes")
+	fs.StringVar(&sec.TLS.KeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
+	fs.StringVar(&sec.TLS.ClientCAFile, "tls-client-ca-file", "", "PEM CAs that client certificates must chain to (mTLS: the principal is the certificate's subject)")
+	fs.StringVar(&sec.TLS.ClientAuth, "tls-client-auth", "", "client certificates: none, requested or required (default: required with --tls-client-ca-file, else none)")
+	var mechs listFlag
+	fs.Var(&mechs, "sasl-enabled-mechanisms", "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (default: both SCRAMs, plus PLAIN and OAUTHBEARER when configured)")
+	fs.StringVar(&sec.PlainUsersFile, "sasl-plain-users-file", "", "file of user:password lines for SASL PLAIN (read again when it changes)")
+	fs.StringVar(&sec.OAuthJWKS, "sasl-oauthbearer-jwks", "", "JWKS file or http(s) URL whose keys sign OAUTHBEARER tokens")
+	fs.StringVar(&sec.OAuthIssuer, "sasl-oauthbearer-issuer", "", "the iss OAUTHBEARER tokens must carry (empty: any)")
+	fs.StringVar(&sec.OAuthAudience, "sasl-oauthbearer-audience", "", "an aud OAUTHBEARER tokens must carry (empty: any)")
+	fs.StringVar(&sec.OAuthSubjectClaim, "sasl-oauthbearer-sub-claim", "sub", "the token claim that names the user")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -160,6 +182,7 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	cfg.NodeID = int32(*nodeID)
 	cfg.EtcdEndpoints = endpoints
+	cfg.Security.SASLMechanisms = mechs
 	cfg.FlushBytes = int(flushBytes)
 	cfg.MaxBufferedBytes = int64(maxBuffered)
 	cfg.HotTierBytes = int64(hotTier)

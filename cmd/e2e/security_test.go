@@ -1,0 +1,342 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/strata-io/strata/cmd/node"
+	"github.com/strata-io/strata/ingest/auth"
+	"github.com/strata-io/strata/ingest/auth/authtest"
+)
+
+// secureBroker is a node with four listeners: INTERNAL (PLAINTEXT, for
+// nodes and admin), SECURE (SASL_SSL), SASLPT (SASL_PLAINTEXT) and MTLS
+// (SSL, client certificates required), with SCRAM, PLAIN and OAUTHBEARER.
+type secureBroker struct {
+	n      *node.Node
+	pki    *authtest.PKI
+	issuer *authtest.Issuer
+	admin  *kgo.Client // on INTERNAL
+}
+
+func startSecureBroker(t *testing.T) *secureBroker {
+	t.Helper()
+	pki := authtest.NewPKI(t)
+	cert, key := pki.Issue(t, "server", "strata-node", "", true)
+	issuer := authtest.NewIssuer(t, pki.Dir)
+	plainFile := filepath.Join(pki.Dir, "plain-users")
+	if err := os.WriteFile(plainFile, []byte("plainuser:plain-pass\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPAddr = ""
+	cfg.FlushInterval = 10 * time.Millisecond
+	cfg.AutoCreateTopics = true
+	cfg.Security = node.Security{
+		Listeners:      "INTERNAL://127.0.0.1:0,SECURE://127.0.0.1:0,SASLPT://127.0.0.1:0,MTLS://127.0.0.1:0",
+		ProtocolMap:    "INTERNAL:PLAINTEXT,SECURE:SASL_SSL,SASLPT:SASL_PLAINTEXT,MTLS:SSL",
+		TLS:            auth.TLSFiles{CertFile: cert, KeyFile: key, ClientCAFile: pki.CAFile, ClientAuth: "required"},
+		SASLMechanisms: []string{"SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN", "OAUTHBEARER"},
+		PlainUsersFile: plainFile,
+		OAuthJWKS:      issuer.JWKSFile, OAuthIssuer: "https://issuer.test", OAuthAudience: "strata",
+	}
+	logs := &tailBuffer{max: 256 << 10}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	n, err := node.Start(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatalf("start node: %v\n%s", err, logs.String())
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n.Close(ctx)
+		if t.Failed() {
+			t.Logf("node log (tail):\n%s", logs.String())
+		}
+	})
+	return &secureBroker{n: n, pki: pki, issuer: issuer, admin: newClient(t, n.ListenerAddr("INTERNAL"))}
+}
+
+func (b *secureBroker) caPool(t *testing.T) *x509.CertPool {
+	pem, err := os.ReadFile(b.pki.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return pool
+}
+
+// addScramUser stores a SCRAM user through AlterUserScramCredentials on the
+// INTERNAL listener, salting the password here as `strata user create` does.
+func (b *secureBroker) addScramUser(t *testing.T, user, pass string) {
+	t.Helper()
+	req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	for _, m := range []string{auth.ScramSHA256, auth.ScramSHA512} {
+		salt := auth.NewSalt()
+		sp, err := auth.SaltPassword(m, pass, salt, 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+		u.Name, u.Mechanism, u.Iterations, u.Salt, u.SaltedPassword = user, auth.ScramMechanismCode(m), 4096, salt, sp
+		req.Upsertions = append(req.Upsertions, u)
+	}
+	resp, err := req.RequestWith(testContext(t), b.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resp.Results {
+		if r.ErrorCode != 0 {
+			t.Fatalf("alter SCRAM %s: %v", r.User, kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+}
+
+// roundTrip produces n records with cl and reads them back with a second
+// client of the same options, failing on any error.
+func secureRoundTrip(t *testing.T, addr, topic string, n int, opts ...kgo.Opt) {
+	t.Helper()
+	ctx := testContext(t)
+	cl := newClient(t, addr, opts...)
+	var rs []*kgo.Record
+	for i := 0; i < n; i++ {
+		rs = append(rs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "%s-%d", topic, i)})
+	}
+	want := produceAll(t, ctx, cl, topic, rs)
+	got := consumeN(t, ctx, addr, topic, n, opts...)
+	checkSame(t, want, got, true)
+}
+
+func TestSecurityListenersTLSAndSASL(t *testing.T) {
+	b := startSecureBroker(t)
+	b.addScramUser(t, "alice", "alice-secret")
+	secure, saslpt, mtls := b.n.ListenerAddr("SECURE"), b.n.ListenerAddr("SASLPT"), b.n.ListenerAddr("MTLS")
+	tlsCfg := &tls.Config{RootCAs: b.caPool(t), ServerName: "127.0.0.1"}
+
+	t.Run("metadata advertises each listener's own addresses", func(t *testing.T) {
+		cl := newClient(t, secure, kgo.DialTLSConfig(tlsCfg), kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()))
+		resp, err := kmsg.NewPtrMetadataRequest().RequestWith(testContext(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Brokers) != 1 || net.JoinHostPort(resp.Brokers[0].Host, fmt.Sprint(resp.Brokers[0].Port)) != secure {
+			t.Fatalf("brokers on SECURE: %+v, want %s", resp.Brokers, secure)
+		}
+	})
+	t.Run("franz-go SCRAM-SHA-256 over SASL_SSL", func(t *testing.T) {
+		secureRoundTrip(t, secure, "sec-scram256", 200, kgo.DialTLSConfig(tlsCfg),
+			kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha256Mechanism()))
+	})
+	t.Run("franz-go SCRAM-SHA-512 over SASL_PLAINTEXT", func(t *testing.T) {
+		secureRoundTrip(t, saslpt, "sec-scram512", 200, kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()))
+	})
+	t.Run("franz-go OAUTHBEARER", func(t *testing.T) {
+		tok := b.issuer.Token(t, map[string]any{"sub": "svc-billing", "iss": "https://issuer.test", "aud": "strata", "exp": time.Now().Add(time.Hour).Unix()})
+		secureRoundTrip(t, secure, "sec-oauth", 100, kgo.DialTLSConfig(tlsCfg), kgo.SASL(oauth.Auth{Token: tok}.AsMechanism()))
+	})
+	t.Run("franz-go PLAIN", func(t *testing.T) {
+		secureRoundTrip(t, secure, "sec-plain", 100, kgo.DialTLSConfig(tlsCfg), kgo.SASL(plain.Auth{User: "plainuser", Pass: "plain-pass"}.AsMechanism()))
+	})
+	t.Run("refusals", func(t *testing.T) {
+		expired := b.issuer.Token(t, map[string]any{"sub": "svc", "iss": "https://issuer.test", "aud": "strata", "exp": time.Now().Add(-time.Hour).Unix()})
+		for name, mech := range map[string]sasl.Mechanism{
+			"wrong SCRAM password": scram.Auth{User: "alice", Pass: "not-it"}.AsSha512Mechanism(),
+			"unknown SCRAM user":   scram.Auth{User: "mallory", Pass: "x"}.AsSha256Mechanism(),
+			"wrong PLAIN password": plain.Auth{User: "plainuser", Pass: "nope"}.AsMechanism(),
+			"expired token":        oauth.Auth{Token: expired}.AsMechanism(),
+		} {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(secure), kgo.DialTLSConfig(tlsCfg), kgo.SASL(mech), kgo.RequestRetries(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err = kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+			cancel()
+			cl.Close()
+			if !errors.Is(err, kerr.SaslAuthenticationFailed) {
+				t.Errorf("%s: err %v, want SASL_AUTHENTICATION_FAILED", name, err)
+			}
+		}
+		// A request before authenticating closes the connection.
+		c, err := net.Dial("tcp", saslpt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(1)
+		// Request header v1: key, version, correlation id, client id.
+		body := binary.BigEndian.AppendUint16(nil, uint16(req.Key()))
+		body = binary.BigEndian.AppendUint16(body, 1)
+		body = binary.BigEndian.AppendUint32(body, 1)
+		body = binary.BigEndian.AppendUint16(body, 3)
+		body = append(body, "raw"...)
+		body = req.AppendTo(body)
+		c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			t.Errorf("Metadata before SASL: read %d bytes, err %v; want the connection closed", n, err)
+		}
+		// The MTLS listener wants a client certificate.
+		cl, _ := kgo.NewClient(kgo.SeedBrokers(mtls), kgo.DialTLSConfig(tlsCfg), kgo.RequestRetries(0))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl); err == nil {
+			t.Error("MTLS listener answered a client without a certificate")
+		}
+		cl.Close()
+	})
+	t.Run("kcat SASL_SSL SCRAM-SHA-512 and PLAIN", func(t *testing.T) {
+		kcat := requireTool(t, "kcat")
+		ctx := testContext(t)
+		for _, c := range []struct{ mech, user, pass string }{{"SCRAM-SHA-512", "alice", "alice-secret"}, {"PLAIN", "plainuser", "plain-pass"}} {
+			topic := "sec-kcat-" + strings.ToLower(c.mech)
+			args := []string{"-b", secure, "-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanisms=" + c.mech,
+				"-X", "sasl.username=" + c.user, "-X", "sasl.password=" + c.pass, "-X", "ssl.ca.location=" + b.pki.CAFile}
+			runCmd(t, ctx, []byte("a:one\nb:two\nc:three\n"), nil, kcat, append(args, "-P", "-t", topic, "-K:")...)
+			out, _ := runCmd(t, ctx, nil, nil, kcat, append(args, "-C", "-t", topic, "-e", "-q", "-o", "beginning", "-f", "%o %k:%s\\n")...)
+			if out != "0 a:one\n1 b:two\n2 c:three\n" {
+				t.Fatalf("kcat %s read back %q", c.mech, out)
+			}
+		}
+		// A wrong password fails.
+		cmd := []string{"-b", secure, "-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanisms=SCRAM-SHA-512",
+			"-X", "sasl.username=alice", "-X", "sasl.password=wrong", "-X", "ssl.ca.location=" + b.pki.CAFile, "-L", "-m", "5"}
+		if out, err := runCmdErr(ctx, kcat, cmd...); err == nil {
+			t.Fatalf("kcat with a wrong password listed metadata:\n%s", out)
+		}
+	})
+	t.Run("kafkajs SCRAM over TLS", func(t *testing.T) {
+		nodeBin := requireTool(t, "node")
+		ctx := testContext(t)
+		env := []string{"NODE_PATH=" + nodePath(t)}
+		run := func(pass string) map[string]any {
+			cfg, _ := json.Marshal(map[string]any{"broker": secure, "topic": "sec-kafkajs", "group": "sec-kafkajs-g", "count": 50,
+				"caFile": b.pki.CAFile, "mechanism": "scram-sha-256", "username": "alice", "password": pass,
+				"timeoutMs": int(testTimeout.Milliseconds()), "retries": 0})
+			out, _ := runCmd(t, ctx, nil, env, nodeBin, "testdata/kafkajs/sasl_tls.js", string(cfg))
+			var res map[string]any
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("sasl_tls.js output is not JSON (%v):\n%s", err, tail(out))
+			}
+			return res
+		}
+		res := run("alice-secret")
+		if res["error"] != nil || res["produced"].(float64) != 50 || len(res["consumed"].([]any)) != 50 {
+			t.Fatalf("kafkajs: %v", res)
+		}
+		if res := run("wrong"); res["error"] == nil || !strings.Contains(fmt.Sprint(res["message"]), "SASL") {
+			t.Fatalf("kafkajs with a wrong password: %v", res)
+		}
+	})
+	t.Run("sarama mTLS", func(t *testing.T) {
+		cert, key := b.pki.Issue(t, "sarama", "sarama-client", "Strata Tests", false)
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := sarama.NewConfig()
+		cfg.ClientID = "strata-e2e-mtls"
+		cfg.Producer.Return.Successes = true
+		cfg.Producer.RequiredAcks = sarama.WaitForAll
+		cfg.Net.TLS.Enable = true
+		cfg.Net.TLS.Config = &tls.Config{RootCAs: b.caPool(t), Certificates: []tls.Certificate{pair}, ServerName: "127.0.0.1"}
+		prod, err := sarama.NewSyncProducer([]string{mtls}, cfg)
+		if err != nil {
+			t.Fatalf("sarama producer over mTLS: %v", err)
+		}
+		defer prod.Close()
+		for i := 0; i < 20; i++ {
+			if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: "sec-mtls", Value: sarama.StringEncoder(fmt.Sprint("m", i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cons, err := sarama.NewConsumer([]string{mtls}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cons.Close()
+		pc, err := cons.ConsumePartition("sec-mtls", 0, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		for i := 0; i < 20; i++ {
+			select {
+			case m := <-pc.Messages():
+				if string(m.Value) != fmt.Sprint("m", i) || m.Offset != int64(i) {
+					t.Fatalf("sarama read %d:%q at %d", m.Offset, m.Value, i)
+				}
+			case <-time.After(testTimeout):
+				t.Fatalf("sarama consumed %d of 20", i)
+			}
+		}
+	})
+	t.Run("SCRAM users are listed and deleted", func(t *testing.T) {
+		ctx := testContext(t)
+		resp, err := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest().RequestWith(ctx, b.admin)
+		if err != nil || len(resp.Results) != 1 || resp.Results[0].User != "alice" || len(resp.Results[0].CredentialInfos) != 2 {
+			t.Fatalf("describe: %+v %v", resp, err)
+		}
+		del := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+		for _, m := range []int8{1, 2} {
+			d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+			d.Name, d.Mechanism = "alice", m
+			del.Deletions = append(del.Deletions, d)
+		}
+		if r, err := del.RequestWith(ctx, b.admin); err != nil || r.Results[0].ErrorCode != 0 {
+			t.Fatalf("delete: %+v %v", r, err)
+		}
+		cl, _ := kgo.NewClient(kgo.SeedBrokers(saslpt), kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()), kgo.RequestRetries(0))
+		defer cl.Close()
+		if _, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+			t.Fatalf("a deleted user logged in: %v", err)
+		}
+		// Deleting again: RESOURCE_NOT_FOUND; a bad upsert: UNACCEPTABLE_CREDENTIAL.
+		if r, _ := del.RequestWith(ctx, b.admin); r == nil || r.Results[0].ErrorCode != kerr.ResourceNotFound.Code {
+			t.Fatalf("deleting a deleted user: %+v", r)
+		}
+		bad := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+		u := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+		u.Name, u.Mechanism, u.Iterations, u.Salt, u.SaltedPassword = "bob", 1, 10, []byte("salt"), make([]byte, 32)
+		bad.Upsertions = append(bad.Upsertions, u)
+		if r, _ := bad.RequestWith(ctx, b.admin); r == nil || r.Results[0].ErrorCode != kerr.UnacceptableCredential.Code {
+			t.Fatalf("10 iterations: %+v", r)
+		}
+	})
+}
+
+// runCmdErr runs a command that is expected to fail and returns its
+// combined output and error.
+func runCmdErr(ctx context.Context, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(out), err
+}

@@ -42,6 +42,8 @@ type request struct {
 	arrived time.Time
 	// remote is the client's address (host:port), for DescribeGroups.
 	remote string
+	// who sent it, for the authorizer (set only when it is enabled).
+	who caller
 }
 
 // readFrame reads one size-prefixed frame from r. A size below zero or above
@@ -310,7 +312,10 @@ func (c *conn) readLoop() {
 		case *kmsg.SASLAuthenticateRequest:
 			resp, last = c.saslAuthenticate(body)
 		default:
-			resp, later, err = c.s.dispatch(c.ctx, req)
+			if c.s.authz.cfg.Enabled {
+				req.who = c.caller()
+			}
+			resp, later, err = c.s.dispatchAuthorized(c.ctx, req)
 			if err != nil {
 				c.log.Error("closing connection", "err", err)
 				return

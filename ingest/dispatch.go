@@ -82,6 +82,12 @@ func (s *Server) dispatch(ctx context.Context, r *request) (kmsg.Response, func(
 		return s.handleDescribeUserSCRAMCredentials(ctx, body), nil, nil
 	case *kmsg.AlterUserSCRAMCredentialsRequest:
 		return s.handleAlterUserSCRAMCredentials(ctx, body), nil, nil
+	case *kmsg.DescribeACLsRequest:
+		return s.handleDescribeACLs(ctx, body), nil, nil
+	case *kmsg.CreateACLsRequest:
+		return s.handleCreateACLs(ctx, body), nil, nil
+	case *kmsg.DeleteACLsRequest:
+		return s.handleDeleteACLs(ctx, body), nil, nil
 	// Transactions: in request order on the reader, except what waits
 	// for markers or runs on the group coordinator.
 	case *kmsg.AddPartitionsToTxnRequest:

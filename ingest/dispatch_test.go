@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/segment/kbatch"
 )
 
@@ -17,6 +18,32 @@ import (
 // that kmsg can encode and read back.
 func FuzzDispatch(f *testing.F) {
 	n := startNode(f, func(c *Config) { c.DefaultPartitions = 2 })
+	fuzzDispatch(f, n, caller{})
+}
+
+// FuzzAuthorizedDispatch is FuzzDispatch behind the authorizer, with ACLs
+// that allow some topics, groups and ids and not others: every API's
+// refusals (and the answers patched with them) encode, nothing panics.
+func FuzzAuthorizedDispatch(f *testing.F) {
+	n := startNode(f, func(c *Config) {
+		c.DefaultPartitions = 2
+		c.Authorizer = Authorizer{Enabled: true}
+	})
+	var acls []metadata.ACL
+	for _, rt := range []kmsg.ACLResourceType{kmsg.ACLResourceTypeTopic, kmsg.ACLResourceTypeGroup, kmsg.ACLResourceTypeTransactionalId} {
+		acls = append(acls, metadata.ACL{ResourceType: int8(rt), ResourceName: "fuzz", PatternType: int8(kmsg.ACLResourcePatternTypePrefixed),
+			Principal: "User:*", Host: "*", Operation: int8(kmsg.ACLOperationAll), Permission: int8(kmsg.ACLPermissionTypeAllow)})
+	}
+	acls = append(acls, metadata.ACL{ResourceType: int8(kmsg.ACLResourceTypeTopic), ResourceName: "fuzz-no", PatternType: int8(kmsg.ACLResourcePatternTypeLiteral),
+		Principal: "User:*", Host: "*", Operation: int8(kmsg.ACLOperationWrite), Permission: int8(kmsg.ACLPermissionTypeDeny)})
+	if err := n.meta.CreateACLs(context.Background(), acls); err != nil {
+		f.Fatal(err)
+	}
+	waitFor(f, func() bool { _, got := n.meta.ACLs(); return len(got) == len(acls) })
+	fuzzDispatch(f, n, caller{principal: anonymous, host: "127.0.0.1"})
+}
+
+func fuzzDispatch(f *testing.F, n *testNode, who caller) {
 	tp := n.createTopic("fuzz", 2)
 	for _, fr := range validFrames() {
 		key, v := int16(binary.BigEndian.Uint16(fr)), int16(binary.BigEndian.Uint16(fr[2:]))
@@ -51,9 +78,10 @@ func FuzzDispatch(f *testing.F) {
 			return
 		}
 		r.arrived = time.Now()
+		r.who = who
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		resp, later, err := n.srv.dispatch(ctx, r)
+		resp, later, err := n.srv.dispatchAuthorized(ctx, r)
 		if err != nil {
 			t.Fatal(err)
 		}

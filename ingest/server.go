@@ -55,6 +55,8 @@ type Config struct {
 	Listeners []Listener
 	// SASL configures the SASL listeners' mechanisms.
 	SASL SASL
+	// Authorizer turns ACL checks on (off: everything is allowed).
+	Authorizer Authorizer
 	// LagInterval is how often the node samples the lag of the consumer
 	// groups it coordinates (strata_consumer_group_lag). Default 10s;
 	// negative: never.
@@ -85,6 +87,8 @@ type Server struct {
 	traffic *traffic
 	// lag samples the lag of the groups this node coordinates.
 	lag *lagMonitor
+	// authz decides what each principal may do (the ACLs in etcd).
+	authz *authorizer
 
 	// groups coordinates every consumer group; made by NewServer,
 	// closed by Close.
@@ -148,6 +152,7 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 	s.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	s.groups = newCoordinator(cfg, meta, logger, reg)
 	s.txns = s.newTxnCoordinator()
+	s.authz = newAuthorizer(cfg.Authorizer, meta)
 	s.lag = newLagMonitor(s, cfg.LagInterval, reg)
 	go s.lag.run()
 	if reg != nil && t != nil {

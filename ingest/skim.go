@@ -267,6 +267,42 @@ func skimWith(s *skimmer, req kmsg.Request) bool {
 	case *kmsg.DescribeUserSCRAMCredentialsRequest:
 		s.array(func() { s.str(false); s.tags(nil) }) // Users (nullable)
 		s.tags(nil)
+	case *kmsg.DescribeACLsRequest:
+		s.skip(1)   // ResourceType
+		s.str(true) // ResourceName
+		if v >= 1 {
+			s.skip(1) // ResourcePatternType
+		}
+		s.str(true)   // Principal
+		s.str(true)   // Host
+		s.skip(1 + 1) // Operation, PermissionType
+		s.tags(nil)
+	case *kmsg.CreateACLsRequest:
+		s.array(func() {
+			s.skip(1)
+			s.str(false)
+			if v >= 1 {
+				s.skip(1)
+			}
+			s.str(false)
+			s.str(false)
+			s.skip(1 + 1)
+			s.tags(nil)
+		})
+		s.tags(nil)
+	case *kmsg.DeleteACLsRequest:
+		s.array(func() {
+			s.skip(1)
+			s.str(true)
+			if v >= 1 {
+				s.skip(1)
+			}
+			s.str(true)
+			s.str(true)
+			s.skip(1 + 1)
+			s.tags(nil)
+		})
+		s.tags(nil)
 	case *kmsg.AlterUserSCRAMCredentialsRequest:
 		s.array(func() { s.str(false); s.skip(1); s.tags(nil) }) // Deletions
 		s.array(func() {                                         // Upsertions

@@ -66,6 +66,9 @@ type cache struct {
 	nodesVersion int64
 	leaders      map[pkey]cachedLeader
 	index        map[pkey][]cachedEntry // sorted by BaseOffset
+	// acls are the ACL bindings by id; aclVersion counts their changes.
+	acls       map[string]ACL
+	aclVersion int64
 	// pending holds this Store's own writes newer than rev: a reload from a
 	// snapshot older than them must not lose them.
 	pending []event
@@ -84,6 +87,8 @@ func (c *cache) resetLocked() {
 	c.nodesVersion++
 	c.leaders = make(map[pkey]cachedLeader)
 	c.index = make(map[pkey][]cachedEntry)
+	c.acls = make(map[string]ACL)
+	c.aclVersion++
 }
 
 // revision returns the revision the watch should resume after.
@@ -220,6 +225,19 @@ func (c *cache) applyLocked(ev event) {
 			return
 		}
 		c.leaders[k] = cachedLeader{node: r.Node, epoch: r.Epoch, modRev: ev.modRev}
+
+	case kindACL:
+		c.aclVersion++
+		if ev.del {
+			delete(c.acls, pk.id)
+			return
+		}
+		a, err := decodeACL(ev.value)
+		if err != nil {
+			c.logger.Warn("metadata: skipping bad ACL", "key", ev.key, "err", err)
+			return
+		}
+		c.acls[pk.id] = a
 
 	case kindIndex:
 		k := pkey{pk.topic, pk.part}

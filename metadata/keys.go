@@ -90,6 +90,7 @@ const (
 	kindLogStart
 	kindDurable
 	kindIndex
+	kindACL
 )
 
 // parsedKey is a key under the cluster prefix, taken apart.
@@ -100,6 +101,7 @@ type parsedKey struct {
 	topic TopicID // partition kinds
 	part  int32   // partition kinds
 	base  int64   // kindIndex
+	id    string  // kindACL
 }
 
 // parseKey takes apart a key under the prefix. Keys it does not know (from
@@ -111,6 +113,8 @@ func (k keys) parseKey(key string) parsedKey {
 	}
 	f := strings.Split(rest, "/")
 	switch {
+	case len(f) == 3 && f[0] == "security" && f[1] == "acls" && f[2] != "":
+		return parsedKey{kind: kindACL, id: f[2]}
 	case len(f) == 2 && f[0] == "nodes":
 		id, err := strconv.ParseInt(f[1], 10, 32)
 		if err != nil {

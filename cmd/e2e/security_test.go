@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ type secureBroker struct {
 	admin  *kgo.Client // on INTERNAL
 }
 
-func startSecureBroker(t *testing.T) *secureBroker {
+func startSecureBroker(t *testing.T, mods ...func(*node.Config)) *secureBroker {
 	t.Helper()
 	pki := authtest.NewPKI(t)
 	cert, key := pki.Issue(t, "server", "strata-node", "", true)
@@ -63,6 +64,9 @@ func startSecureBroker(t *testing.T) *secureBroker {
 		SASLMechanisms: []string{"SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN", "OAUTHBEARER"},
 		PlainUsersFile: plainFile,
 		OAuthJWKS:      issuer.JWKSFile, OAuthIssuer: "https://issuer.test", OAuthAudience: "strata",
+	}
+	for _, m := range mods {
+		m(&cfg)
 	}
 	logs := &tailBuffer{max: 256 << 10}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -339,4 +343,161 @@ func runCmdErr(ctx context.Context, name string, args ...string) (string, error)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	return string(out), err
+}
+
+// produceErr produces one record and returns the error the client reports.
+func produceErr(t *testing.T, cl *kgo.Client, topic string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
+}
+
+// TestACLs runs the authorizer against real clients: WRITE and READ decide
+// produce and consume, DESCRIBE decides what Metadata shows, a deny beats
+// an allow, prefixed ACLs apply, groups need READ, and only the cluster's
+// ALTER may change ACLs.
+func TestACLs(t *testing.T) {
+	b := startSecureBroker(t, func(cfg *node.Config) {
+		cfg.Security.Authorizer = "acl"
+		cfg.Security.SuperUsers = "User:admin;User:ANONYMOUS" // ANONYMOUS: the INTERNAL admin client
+	})
+	for _, u := range []string{"alice", "bob", "admin"} {
+		b.addScramUser(t, u, u+"-pw")
+	}
+	ctx := testContext(t)
+	saslpt := b.n.ListenerAddr("SASLPT")
+	as := func(user string, opts ...kgo.Opt) *kgo.Client {
+		return newClient(t, saslpt, append([]kgo.Opt{kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha512Mechanism()), kgo.RequestRetries(2)}, opts...)...)
+	}
+	// The admin (ANONYMOUS on INTERNAL, a super user) makes the topics and
+	// the ACLs.
+	for _, topic := range []string{"orders-eu", "orders-secret", "invoices"} {
+		ensureTopic(t, ctx, b.admin, topic)
+	}
+	type binding struct {
+		rt      kmsg.ACLResourceType
+		name    string
+		pt      kmsg.ACLResourcePatternType
+		who     string
+		op      kmsg.ACLOperation
+		allowed bool
+	}
+	create := kmsg.NewPtrCreateACLsRequest()
+	for _, bd := range []binding{
+		{kmsg.ACLResourceTypeTopic, "orders-", kmsg.ACLResourcePatternTypePrefixed, "User:alice", kmsg.ACLOperationWrite, true},
+		{kmsg.ACLResourceTypeTopic, "orders-", kmsg.ACLResourcePatternTypePrefixed, "User:alice", kmsg.ACLOperationRead, true},
+		{kmsg.ACLResourceTypeTopic, "orders-secret", kmsg.ACLResourcePatternTypeLiteral, "User:alice", kmsg.ACLOperationWrite, false},
+		{kmsg.ACLResourceTypeGroup, "alice-", kmsg.ACLResourcePatternTypePrefixed, "User:alice", kmsg.ACLOperationRead, true},
+		{kmsg.ACLResourceTypeTopic, "invoices", kmsg.ACLResourcePatternTypeLiteral, "User:bob", kmsg.ACLOperationRead, true},
+	} {
+		c := kmsg.NewCreateACLsRequestCreation()
+		c.ResourceType, c.ResourceName, c.ResourcePatternType, c.Principal, c.Host, c.Operation = bd.rt, bd.name, bd.pt, bd.who, "*", bd.op
+		c.PermissionType = kmsg.ACLPermissionTypeDeny
+		if bd.allowed {
+			c.PermissionType = kmsg.ACLPermissionTypeAllow
+		}
+		create.Creations = append(create.Creations, c)
+	}
+	if resp, err := create.RequestWith(ctx, b.admin); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, r := range resp.Results {
+			if r.ErrorCode != 0 {
+				t.Fatalf("CreateAcls: %v", kerr.ErrorForCode(r.ErrorCode))
+			}
+		}
+	}
+	// Every node follows the ACLs through etcd's watch: give it a moment.
+	alice := as("alice")
+	deadline := time.Now().Add(10 * time.Second)
+	for produceErr(t, alice, "orders-eu") != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("alice cannot write orders-eu: %v", produceErr(t, alice, "orders-eu"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	t.Run("deny beats a prefixed allow, and the topic is unchanged", func(t *testing.T) {
+		if err := produceErr(t, alice, "orders-secret"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+			t.Fatalf("alice writing orders-secret: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+		}
+		if hw := highWatermarks(t, ctx, b.admin, "orders-secret", 1); hw[0] != 0 {
+			t.Fatalf("orders-secret high watermark %d after a refused produce", hw[0])
+		}
+	})
+	t.Run("without WRITE: TOPIC_AUTHORIZATION_FAILED", func(t *testing.T) {
+		// Not idempotent: an idempotent producer without WRITE anywhere is
+		// refused earlier, at InitProducerId (CLUSTER_AUTHORIZATION_FAILED).
+		bob := as("bob", kgo.DisableIdempotentWrite())
+		if err := produceErr(t, bob, "orders-eu"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+			t.Fatalf("bob writing orders-eu: %v", err)
+		}
+		if err := produceErr(t, as("bob"), "invoices"); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+			t.Fatalf("bob's idempotent producer: %v, want CLUSTER_AUTHORIZATION_FAILED", err)
+		}
+	})
+	t.Run("Metadata shows only what the principal may describe", func(t *testing.T) {
+		names := func(cl *kgo.Client) []string {
+			resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, tp := range resp.Topics {
+				out = append(out, *tp.Topic)
+			}
+			sort.Strings(out)
+			return out
+		}
+		if got := names(as("bob")); strings.Join(got, ",") != "invoices" {
+			t.Fatalf("bob sees %v, want only invoices (READ implies DESCRIBE)", got)
+		}
+		if got := names(as("alice")); strings.Join(got, ",") != "orders-eu,orders-secret" {
+			t.Fatalf("alice sees %v", got)
+		}
+		if got := names(as("admin")); strings.Join(got, ",") != "invoices,orders-eu,orders-secret" {
+			t.Fatalf("the super user sees %v", got)
+		}
+	})
+	t.Run("consumer groups need READ on the group", func(t *testing.T) {
+		got := consumeN(t, ctx, saslpt, "orders-eu", 1, kgo.SASL(scram.Auth{User: "alice", Pass: "alice-pw"}.AsSha512Mechanism()), kgo.ConsumerGroup("alice-readers"))
+		if len(got) != 1 {
+			t.Fatalf("alice consumed %d", len(got))
+		}
+		cl := as("alice", kgo.ConsumerGroup("someone-elses"), kgo.ConsumeTopics("orders-eu"))
+		fctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		var gerr error
+		for gerr == nil && fctx.Err() == nil {
+			cl.PollFetches(fctx).EachError(func(_ string, _ int32, err error) { gerr = err })
+		}
+		if !errors.Is(gerr, kerr.GroupAuthorizationFailed) {
+			t.Fatalf("joining a group without READ: %v, want GROUP_AUTHORIZATION_FAILED", gerr)
+		}
+	})
+	t.Run("only the cluster's ALTER changes ACLs", func(t *testing.T) {
+		req := kmsg.NewPtrCreateACLsRequest()
+		c := kmsg.NewCreateACLsRequestCreation()
+		c.ResourceType, c.ResourceName, c.ResourcePatternType, c.Principal, c.Host = kmsg.ACLResourceTypeTopic, "*", kmsg.ACLResourcePatternTypeLiteral, "User:bob", "*"
+		c.Operation, c.PermissionType = kmsg.ACLOperationAll, kmsg.ACLPermissionTypeAllow
+		req.Creations = append(req.Creations, c)
+		resp, err := req.RequestWith(ctx, as("bob"))
+		if err != nil || resp.Results[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+			t.Fatalf("bob granting himself everything: %+v %v", resp, err)
+		}
+		d := kmsg.NewPtrDescribeACLsRequest()
+		d.ResourceType, d.ResourcePatternType, d.Operation, d.PermissionType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny, kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+		dr, err := d.RequestWith(ctx, b.admin)
+		if err != nil || dr.ErrorCode != 0 {
+			t.Fatalf("describe: %v %v", dr, err)
+		}
+		n := 0
+		for _, r := range dr.Resources {
+			n += len(r.ACLs)
+		}
+		if n != 5 {
+			t.Fatalf("%d ACLs stored, want the 5 created (bob's refused one is not)", n)
+		}
+	})
 }

@@ -39,6 +39,41 @@ type Security struct {
 	// OAuthJWKS is a JWKS file or URL for OAUTHBEARER tokens, with the
 	// issuer and audience they must carry and the claim naming the user.
 	OAuthJWKS, OAuthIssuer, OAuthAudience, OAuthSubjectClaim string
+	// Authorizer is "" or "none" (everything allowed, the laptop
+	// default) or "acl" (ACLs in etcd decide, as Kafka's authorizer).
+	Authorizer string
+	// SuperUsers are principals allowed everything, "User:admin;User:ops"
+	// (Kafka's super.users).
+	SuperUsers string
+	// AllowEveryoneIfNoACLFound allows resources no ACL mentions.
+	AllowEveryoneIfNoACLFound bool
+}
+
+// authorizer turns the Security settings into the server's.
+func (sec Security) authorizer() (ingest.Authorizer, error) {
+	var a ingest.Authorizer
+	switch strings.ToLower(sec.Authorizer) {
+	case "", "none":
+		if sec.SuperUsers != "" {
+			return a, fmt.Errorf("node: --super-users needs --authorizer acl")
+		}
+		return a, nil
+	case "acl":
+		a.Enabled = true
+	default:
+		return a, fmt.Errorf("node: --authorizer %q: want none or acl", sec.Authorizer)
+	}
+	for _, u := range strings.Split(sec.SuperUsers, ";") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		if typ, name, ok := strings.Cut(u, ":"); !ok || typ == "" || name == "" {
+			return a, fmt.Errorf("node: --super-users %q: want Type:name entries separated by ;, such as User:admin;User:ANONYMOUS", u)
+		}
+		a.SuperUsers = append(a.SuperUsers, u)
+	}
+	a.AllowEveryoneIfNoACLFound = sec.AllowEveryoneIfNoACLFound
+	return a, nil
 }
 
 type listenerPlan struct {

@@ -214,6 +214,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	if err != nil {
 		return nil, err
 	}
+	authz, err := cfg.Security.authorizer()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Security.Listeners == "" && cfg.AdvertisedAddr != "" {
 		plans[0].l.Host = cfg.AdvertisedAddr // the one-listener shorthand
 	}
@@ -267,6 +271,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		LagInterval:           cfg.LagInterval,
 		Listeners:             listeners,
 		SASL:                  sasl,
+		Authorizer:            authz,
 	}, n.meta, n.tier, logger, reg)
 	n.listenerAddrs = map[string]string{}
 	for i, ln := range lns {

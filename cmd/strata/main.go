@@ -45,6 +45,7 @@ Usage:
   strata user create NAME --password-file F  a SCRAM user (SCRAM-SHA-256 and -512)
   strata user list
   strata user delete NAME
+  strata acl add|list|remove ...             ACLs (strata acl -h)
   strata export --topic T --out FILE [--format arrow|parquet] [--partition N]
                 [--from O --to O] [--start-time T --end-time T] [--http URL]
   strata version
@@ -67,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = groupCmd(args[1:], stdout, stderr)
 	case "user", "users":
 		err = userCmd(args[1:], stdout, stderr)
+	case "acl", "acls":
+		err = aclCmd(args[1:], stdout, stderr)
 	case "export":
 		err = exportCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -156,6 +159,9 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&sec.OAuthIssuer, "sasl-oauthbearer-issuer", "", "the iss OAUTHBEARER tokens must carry (empty: any)")
 	fs.StringVar(&sec.OAuthAudience, "sasl-oauthbearer-audience", "", "an aud OAUTHBEARER tokens must carry (empty: any)")
 	fs.StringVar(&sec.OAuthSubjectClaim, "sasl-oauthbearer-sub-claim", "sub", "the token claim that names the user")
+	fs.StringVar(&sec.Authorizer, "authorizer", "none", "none (everything allowed) or acl (ACLs decide, managed with strata acl or Kafka's CreateAcls)")
+	fs.StringVar(&sec.SuperUsers, "super-users", "", "principals allowed everything, separated by ; (User:admin;User:ANONYMOUS)")
+	fs.BoolVar(&sec.AllowEveryoneIfNoACLFound, "allow-everyone-if-no-acl-found", false, "allow access to resources no ACL mentions (Kafka's allow.everyone.if.no.acl.found)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := fs.Parse(args); err != nil {

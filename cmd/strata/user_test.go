@@ -89,3 +89,53 @@ func TestUserCommands(t *testing.T) {
 		t.Fatalf("user -h: %q", out)
 	}
 }
+
+// `strata acl` adds, lists and removes ACLs; bad input is refused with a
+// message and changes nothing.
+func TestACLCommands(t *testing.T) {
+	n := startNodeWith(t, func(cfg *node.Config) {
+		cfg.HTTPAddr = ""
+		cfg.Security.Authorizer = "acl"
+		cfg.Security.SuperUsers = "User:ANONYMOUS"
+	})
+	boot := "--bootstrap=" + n.KafkaAddr()
+	if out := cli(t, "acl", "add", "--allow-principal", "User:alice", "--operation", "read,describe", "--topic", "orders-", "--resource-pattern-type", "prefixed", boot); out != "added 2 ACL(s)\n" {
+		t.Fatalf("acl add: %q", out)
+	}
+	cli(t, "acl", "add", "--deny-principal", "User:bob", "--operation", "ALL", "--group", "billing", "--host", "10.0.0.7", boot)
+	cli(t, "acl", "add", "--allow-principal", "User:ops", "--operation", "alter_configs", "--cluster", boot)
+	list := cli(t, "acl", "list", boot)
+	for _, want := range []string{
+		"TOPIC     orders-        PREFIXED  User:alice  *         READ",
+		"GROUP     billing        LITERAL   User:bob    10.0.0.7  ALL",
+		"CLUSTER   kafka-cluster  LITERAL   User:ops    *         ALTER_CONFIGS",
+	} {
+		if !strings.Contains(list, want) {
+			t.Fatalf("acl list lacks %q:\n%s", want, list)
+		}
+	}
+	// list --topic shows the ACLs that apply to that topic.
+	if out := cli(t, "acl", "list", "--topic", "orders-eu", boot); !strings.Contains(out, "User:alice") || strings.Contains(out, "User:bob") {
+		t.Fatalf("acl list --topic orders-eu:\n%s", out)
+	}
+	var out, errb bytes.Buffer
+	for _, bad := range [][]string{
+		{"acl", "add", "--operation", "read", "--topic", "x"},
+		{"acl", "add", "--allow-principal", "alice", "--operation", "read", "--topic", "x"},
+		{"acl", "add", "--allow-principal", "User:a", "--operation", "fly", "--topic", "x"},
+		{"acl", "add", "--allow-principal", "User:a", "--operation", "read"},
+		{"acl", "add", "--allow-principal", "User:a", "--operation", "read", "--topic", "x", "--group", "g"},
+		{"acl", "remove", "--allow-principal", "User:nobody", "--operation", "read", "--topic", "x"},
+	} {
+		errb.Reset()
+		if code := run(append(bad, boot), &out, &errb); code == 0 || errb.Len() == 0 {
+			t.Errorf("strata %v: exit %d, %q", bad, code, errb.String())
+		}
+	}
+	if out := cli(t, "acl", "remove", "--allow-principal", "User:alice", "--operation", "read,describe", "--topic", "orders-", "--resource-pattern-type", "prefixed", boot); out != "removed 2 ACL(s)\n" {
+		t.Fatalf("acl remove: %q", out)
+	}
+	if list := cli(t, "acl", "list", boot); strings.Contains(list, "User:alice") || !strings.Contains(list, "User:ops") {
+		t.Fatalf("after remove:\n%s", list)
+	}
+}

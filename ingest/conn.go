@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -282,6 +283,16 @@ func (c *conn) readLoop() {
 		case <-c.ctx.Done():
 			return
 		}
+		if d := c.s.cfg.IdleTimeout; d > 0 && br.Buffered() == 0 {
+			// Until the next request starts; the drain's own deadline
+			// (stopReading) may replace it.
+			_ = c.nc.SetReadDeadline(time.Now().Add(d))
+			select {
+			case <-c.s.draining: // Close began meanwhile: its deadline wins
+				_ = c.nc.SetReadDeadline(time.Now())
+			default:
+			}
+		}
 		frame, err := readFrame(br, c.s.cfg.MaxRequestBytes)
 		if err != nil {
 			c.readFailed(err)
@@ -353,6 +364,9 @@ func (c *conn) readFailed(err error) {
 		c.log.Warn("closing connection: request frame too large", "err", err)
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		// The client closed the connection: nobody reads our answers.
+		c.close()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Debug("closing connection: idle", "timeout", c.s.cfg.IdleTimeout)
 		c.close()
 	default:
 		c.log.Debug("closing connection: read failed", "err", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"reflect"
 	"testing"
 	"time"
@@ -298,4 +299,45 @@ func randBytes(rng *rand.Rand) []byte {
 		b[i] = byte(rng.Uint32())
 	}
 	return b
+}
+
+// Connections over --max-connections-per-ip (or --max-connections) are
+// closed at once; a connection that sends nothing for --connections-max-idle
+// is closed; the others go on.
+func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
+	n := startNode(t, func(c *Config) {
+		c.MaxConnectionsPerIP = 2
+		c.IdleTimeout = 500 * time.Millisecond
+	})
+	closed := func(c net.Conn, within time.Duration) bool {
+		c.SetReadDeadline(time.Now().Add(within))
+		_, err := c.Read(make([]byte, 1))
+		return errors.Is(err, io.EOF)
+	}
+	a, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b := n.dial() // a working client
+	third, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	if !closed(third, 5*time.Second) {
+		t.Fatal("a third connection from the same IP was kept")
+	}
+	// b keeps talking (each request resets its idle clock); a, silent, is
+	// closed after the idle timeout.
+	for i := 0; i < 4; i++ {
+		roundTrip[*kmsg.ApiVersionsResponse](b, kmsg.NewPtrApiVersionsRequest())
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !closed(a, 5*time.Second) {
+		t.Fatal("an idle connection was not closed")
+	}
+	// With a's slot free, a new connection is taken.
+	c := n.dial()
+	roundTrip[*kmsg.ApiVersionsResponse](c, kmsg.NewPtrApiVersionsRequest())
 }

@@ -18,7 +18,11 @@ type metrics struct {
 	connections prometheus.Gauge
 	records     prometheus.Counter
 	fetchBytes  prometheus.Counter
+	refusedConn *prometheus.CounterVec
 }
+
+// refused counts a connection closed at accept for a limit.
+func (m *metrics) refused(reason string) { m.refusedConn.WithLabelValues(reason).Inc() }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -53,6 +57,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "strata_fetch_bytes_total",
 			Help: "Record batch bytes returned by Fetch requests.",
 		}),
+		refusedConn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_kafka_connections_refused_total",
+			Help: "Connections closed at accept because a limit was reached, by limit.",
+		}, []string{"reason"}),
 	}
 	for key := range served {
 		name := kmsg.NameForKey(key)
@@ -60,7 +68,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.durations[key] = durations.WithLabelValues(name)
 	}
 	if reg != nil {
-		reg.MustRegister(requests, durations, m.bytesIn, m.bytesOut, m.connections, m.records, m.fetchBytes)
+		reg.MustRegister(requests, durations, m.bytesIn, m.bytesOut, m.connections, m.records, m.fetchBytes, m.refusedConn)
 	}
 	return m
 }

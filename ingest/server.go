@@ -57,6 +57,15 @@ type Config struct {
 	SASL SASL
 	// Authorizer turns ACL checks on (off: everything is allowed).
 	Authorizer Authorizer
+	// MaxConnections and MaxConnectionsPerIP bound the open client
+	// connections, in all and from one IP (Kafka's max.connections and
+	// max.connections.per.ip); a connection over either is closed at
+	// once. 0: no bound.
+	MaxConnections, MaxConnectionsPerIP int
+	// IdleTimeout closes a connection that sends no request for this
+	// long (Kafka's connections.max.idle.ms). Default 10 minutes;
+	// negative: never.
+	IdleTimeout time.Duration
 	// LagInterval is how often the node samples the lag of the consumer
 	// groups it coordinates (strata_consumer_group_lag). Default 10s;
 	// negative: never.
@@ -74,6 +83,7 @@ const (
 	defaultMaxRequestBytes    = 100 << 20
 	defaultMaxInFlightPerConn = 16
 	defaultPartitions         = 1
+	defaultIdleTimeout        = 10 * time.Minute
 )
 
 // Server serves the Kafka protocol on the listeners handed to Serve.
@@ -117,6 +127,7 @@ type Server struct {
 	closing   bool
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	perIP     map[string]int // open connections by client IP
 	wg        sync.WaitGroup // connection goroutines
 }
 
@@ -148,6 +159,10 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 		draining:  make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
+		perIP:     make(map[string]int),
+	}
+	if cfg.IdleTimeout == 0 {
+		s.cfg.IdleTimeout = defaultIdleTimeout
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	s.groups = newCoordinator(cfg, meta, logger, reg)
@@ -239,11 +254,23 @@ func (s *Server) startConn(nc net.Conn, l Listener) {
 		nc.Close()
 		return
 	}
+	ip, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
+	if max := s.cfg.MaxConnections; max > 0 && len(s.conns) >= max {
+		s.m.refused("max_connections")
+		nc.Close()
+		return
+	}
+	if max := s.cfg.MaxConnectionsPerIP; max > 0 && s.perIP[ip] >= max {
+		s.m.refused("max_connections_per_ip")
+		nc.Close()
+		return
+	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
 	c := newConn(s, nc, l)
 	s.conns[c] = struct{}{}
+	s.perIP[ip]++
 	s.m.connections.Inc()
 	s.wg.Add(2)
 	go func() {
@@ -255,6 +282,9 @@ func (s *Server) startConn(nc net.Conn, l Listener) {
 		c.writeLoop()
 		s.mu.Lock()
 		delete(s.conns, c)
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
 		s.mu.Unlock()
 		s.m.connections.Dec()
 	}()

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -500,4 +501,81 @@ func TestACLs(t *testing.T) {
 			t.Fatalf("%d ACLs stored, want the 5 created (bob's refused one is not)", n)
 		}
 	})
+}
+
+// TestGarbageConnectionsDoNotStopAClient opens 1,000 connections to a TLS
+// listener that send garbage, a TLS handshake and then garbage, or nothing
+// at all, and keeps them open while a well-behaved franz-go client
+// produces and consumes over TLS on the same listener. Everything is on
+// loopback and bounded: each bad connection is closed by the node (bad
+// handshake, unparseable frame) or by its handshake or idle timeout, or by
+// the test at the end.
+func TestGarbageConnectionsDoNotStopAClient(t *testing.T) {
+	pki := authtest.NewPKI(t)
+	cert, key := pki.Issue(t, "server", "strata-node", "", true)
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPAddr = ""
+	cfg.FlushInterval = 10 * time.Millisecond
+	cfg.Security = node.Security{
+		Listeners:   "INTERNAL://127.0.0.1:0,TLS://127.0.0.1:0",
+		ProtocolMap: "INTERNAL:PLAINTEXT,TLS:SSL",
+		TLS:         auth.TLSFiles{CertFile: cert, KeyFile: key},
+		IdleTimeout: 5 * time.Second,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	n, err := node.Start(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer ccancel()
+		n.Close(cctx)
+	}()
+	addr := n.ListenerAddr("TLS")
+	pem, _ := os.ReadFile(pki.CAFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tlsCfg := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+
+	const bad = 1000
+	conns := make(chan net.Conn, bad)
+	var opened sync.WaitGroup
+	sem := make(chan struct{}, 50) // at most 50 dials at a time
+	for i := 0; i < bad; i++ {
+		opened.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer opened.Done()
+			defer func() { <-sem }()
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				return // the node may refuse under load: fine, it is bad traffic
+			}
+			conns <- c
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			switch i % 4 {
+			case 0: // garbage instead of a TLS handshake
+				c.Write([]byte("\x16\x03\x01garbage-garbage-garbage"))
+			case 1: // nothing at all
+			case 2, 3: // a TLS handshake, then garbage or nothing
+				tc := tls.Client(c, tlsCfg)
+				if tc.Handshake() == nil && i%4 == 2 {
+					tc.Write([]byte{0, 0, 0, 12, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8})
+				}
+			}
+		}(i)
+	}
+	// Every bad connection is open (and has sent what it sends) before the
+	// good client starts; the silent ones are still held by the node.
+	opened.Wait()
+	close(conns)
+	start := time.Now()
+	secureRoundTrip(t, addr, "garbage-neighbours", 200, kgo.DialTLSConfig(tlsCfg))
+	t.Logf("the good client produced and consumed 200 records in %v beside %d bad connections", time.Since(start).Round(time.Millisecond), len(conns))
+	for c := range conns {
+		c.Close()
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/strata-io/strata/ingest"
 	"github.com/strata-io/strata/ingest/auth"
@@ -47,6 +48,11 @@ type Security struct {
 	SuperUsers string
 	// AllowEveryoneIfNoACLFound allows resources no ACL mentions.
 	AllowEveryoneIfNoACLFound bool
+	// MaxConnections and MaxConnectionsPerIP bound client connections
+	// (0: no bound); IdleTimeout closes connections idle that long
+	// (default 10m, negative never).
+	MaxConnections, MaxConnectionsPerIP int
+	IdleTimeout                         time.Duration
 }
 
 // authorizer turns the Security settings into the server's.

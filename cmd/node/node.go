@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strata-io/strata/cmd/node/console"
 	"github.com/strata-io/strata/ingest"
 	"github.com/strata-io/strata/metadata"
@@ -272,6 +274,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		Listeners:             listeners,
 		SASL:                  sasl,
 		Authorizer:            authz,
+		MaxConnections:        cfg.Security.MaxConnections,
+		MaxConnectionsPerIP:   cfg.Security.MaxConnectionsPerIP,
+		IdleTimeout:           cfg.Security.IdleTimeout,
 	}, n.meta, n.tier, logger, reg)
 	n.listenerAddrs = map[string]string{}
 	for i, ln := range lns {
@@ -312,12 +317,19 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		})
 		reader := query.New(n.meta, n.bucket, logger)
 		mux.Handle("/v1/", query.NewHTTPHandler(reader, logger))
+		var authorize func(*http.Request, kmsg.ACLOperation, kmsg.ACLResourceType, string) bool
+		if n.server.AuthorizerEnabled() {
+			srv := n.server
+			authorize = func(r *http.Request, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
+				return srv.Allowed(r, console.PrincipalFrom(r.Context()), op, rt, name)
+			}
+		}
 		n.console = console.New(console.Config{NodeID: cfg.NodeID, Meta: n.meta, Server: n.server, Tier: n.tier,
-			Reader: reader, Bucket: n.bucket, KafkaAddr: n.kafkaLn.Addr().String(), Logger: logger})
+			Reader: reader, Bucket: n.bucket, KafkaAddr: n.kafkaLn.Addr().String(), Logger: logger, Authorize: authorize})
 		mux.Handle("/", n.console)
 		httpCtx, httpStop := context.WithCancel(context.Background())
 		n.httpStop = httpStop
-		n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		n.httpSrv = &http.Server{Handler: httpGuard(n.server, logger, mux), ReadHeaderTimeout: 10 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return httpCtx }}
 		go n.httpSrv.Serve(n.httpLn)
 	}

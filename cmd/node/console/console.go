@@ -46,6 +46,9 @@ type Config struct {
 	// produce requests go there.
 	KafkaAddr string
 	Logger    *slog.Logger
+	// Authorize decides whether the request's caller may do op on a
+	// resource (the node's ACLs); nil allows everything.
+	Authorize func(r *http.Request, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool
 }
 
 // Console serves the web console and its API.
@@ -236,6 +239,9 @@ type clusterView struct {
 }
 
 func (c *Console) cluster(r *http.Request) (any, error) {
+	if !c.may(r, kmsg.ACLOperationDescribe, clusterRes, clusterID) {
+		return nil, forbidden(r, "DESCRIBE the cluster")
+	}
 	var v clusterView
 	v.NodeID = c.cfg.NodeID
 	nodes := c.cfg.Meta.Nodes()
@@ -367,10 +373,17 @@ func (c *Console) local(topic string) nodePartitions {
 }
 
 func (c *Console) nodePartitions(r *http.Request) (any, error) {
-	return c.local(r.URL.Query().Get("topic")), nil
+	topic := r.URL.Query().Get("topic")
+	if c.cfg.Authorize != nil && (topic == "" || !c.may(r, kmsg.ACLOperationDescribe, topicRes, topic)) {
+		return nil, forbidden(r, "DESCRIBE topic "+topic)
+	}
+	return c.local(topic), nil
 }
 
 func (c *Console) nodeLag(r *http.Request) (any, error) {
+	if !c.may(r, kmsg.ACLOperationDescribe, groupRes, r.PathValue("group")) {
+		return nil, forbidden(r, "DESCRIBE group "+r.PathValue("group"))
+	}
 	h, ok := c.cfg.Server.GroupLag(r.PathValue("group"))
 	if !ok {
 		return nil, notFound("node %d has no lag samples of group %s", c.cfg.NodeID, r.PathValue("group"))
@@ -379,13 +392,17 @@ func (c *Console) nodeLag(r *http.Request) (any, error) {
 }
 
 // peerJSON GETs path from node n (or answers locally for this node).
-func (c *Console) peerJSON(ctx context.Context, n metadata.Node, path string, v any) error {
+func (c *Console) peerJSON(in *http.Request, n metadata.Node, path string, v any) error {
 	if n.HTTP == "" {
 		return fmt.Errorf("node %d has no HTTP address", n.ID)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.HTTP+path, nil)
+	req, err := http.NewRequestWithContext(in.Context(), http.MethodGet, "http://"+n.HTTP+path, nil)
 	if err != nil {
 		return err
+	}
+	// The other node checks the same caller: pass the credentials on.
+	if h := in.Header.Get("Authorization"); h != "" {
+		req.Header.Set("Authorization", h)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -434,7 +451,9 @@ func (c *Console) topics(r *http.Request) (any, error) {
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
 	out := make([]topicSummary, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, c.summary(t))
+		if c.may(r, kmsg.ACLOperationDescribe, topicRes, t.Name) {
+			out = append(out, c.summary(t))
+		}
 	}
 	return out, nil
 }
@@ -455,6 +474,9 @@ func (c *Console) createTopic(r *http.Request) (any, error) {
 	}
 	if b.Partitions <= 0 {
 		return nil, badRequest("partitions must be at least 1, not %d", b.Partitions)
+	}
+	if !c.may(r, kmsg.ACLOperationCreate, clusterRes, clusterID) && !c.may(r, kmsg.ACLOperationCreate, topicRes, b.Name) {
+		return nil, forbidden(r, "CREATE topic "+b.Name)
 	}
 	cl, err := c.client()
 	if err != nil {
@@ -500,6 +522,9 @@ func kafkaErr(err error, msg *string) error {
 
 func (c *Console) deleteTopic(r *http.Request) (any, error) {
 	name := r.PathValue("topic")
+	if !c.may(r, kmsg.ACLOperationDelete, topicRes, name) {
+		return nil, forbidden(r, "DELETE topic "+name)
+	}
 	cl, err := c.client()
 	if err != nil {
 		return nil, err
@@ -553,6 +578,9 @@ type topicView struct {
 func (c *Console) topic(r *http.Request) (any, error) {
 	name := r.PathValue("topic")
 	t, ok := c.cfg.Meta.Topic(name)
+	if !c.may(r, kmsg.ACLOperationDescribe, topicRes, name) {
+		return nil, forbidden(r, "DESCRIBE topic "+name)
+	}
 	if !ok {
 		return nil, notFound("no topic %q", name)
 	}
@@ -587,7 +615,7 @@ func (c *Console) topic(r *http.Request) (any, error) {
 			if id == c.cfg.NodeID {
 				np = c.local(name)
 			} else {
-				err = c.peerJSON(r.Context(), nodes[id], "/console/api/node/partitions?topic="+urlQueryEscape(name), &np)
+				err = c.peerJSON(r, nodes[id], "/console/api/node/partitions?topic="+urlQueryEscape(name), &np)
 			}
 			byPart := map[int32]NodePartition{}
 			for _, p := range np.Partitions {
@@ -612,7 +640,9 @@ func (c *Console) topic(r *http.Request) (any, error) {
 		}(id, idxs)
 	}
 	wg.Wait()
-	if cfgs, err := c.describeConfigs(r.Context(), name); err == nil {
+	if !c.may(r, kmsg.ACLOperationDescribeConfigs, topicRes, name) {
+		// The configs stay hidden; the rest of the page is there.
+	} else if cfgs, err := c.describeConfigs(r.Context(), name); err == nil {
 		v.AllConfigs = cfgs
 	} else {
 		c.log.Debug("console: describe configs", "topic", name, "err", err)
@@ -661,6 +691,9 @@ type alterConfigsBody struct {
 
 func (c *Console) alterConfigs(r *http.Request) (any, error) {
 	name := r.PathValue("topic")
+	if !c.may(r, kmsg.ACLOperationAlterConfigs, topicRes, name) {
+		return nil, forbidden(r, "ALTER_CONFIGS of topic "+name)
+	}
 	var b alterConfigsBody
 	if err := decodeBody(r, &b); err != nil {
 		return nil, err
@@ -735,6 +768,9 @@ type recordsView struct {
 // at most 1000) in all.
 func (c *Console) records(r *http.Request) (any, error) {
 	name := r.PathValue("topic")
+	if !c.may(r, kmsg.ACLOperationRead, topicRes, name) {
+		return nil, forbidden(r, "READ topic "+name)
+	}
 	t, ok := c.cfg.Meta.Topic(name)
 	if !ok {
 		return nil, notFound("no topic %q", name)
@@ -836,6 +872,9 @@ type produceBody struct {
 
 func (c *Console) produce(r *http.Request) (any, error) {
 	name := r.PathValue("topic")
+	if !c.may(r, kmsg.ACLOperationWrite, topicRes, name) {
+		return nil, forbidden(r, "WRITE to topic "+name)
+	}
 	t, ok := c.cfg.Meta.Topic(name)
 	if !ok {
 		return nil, notFound("no topic %q", name)
@@ -920,7 +959,9 @@ func (c *Console) groups(r *http.Request) (any, error) {
 			return nil, err
 		}
 		for _, g := range resp.Groups {
-			out = append(out, groupSummary{Name: g.Group, State: g.GroupState, ProtocolType: g.ProtocolType})
+			if c.may(r, kmsg.ACLOperationDescribe, groupRes, g.Group) {
+				out = append(out, groupSummary{Name: g.Group, State: g.GroupState, ProtocolType: g.ProtocolType})
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -938,6 +979,9 @@ type groupView struct {
 
 func (c *Console) group(r *http.Request) (any, error) {
 	name := r.PathValue("group")
+	if !c.may(r, kmsg.ACLOperationDescribe, groupRes, name) {
+		return nil, forbidden(r, "DESCRIBE group "+name)
+	}
 	cl, err := c.client()
 	if err != nil {
 		return nil, err
@@ -958,7 +1002,7 @@ func (c *Console) group(r *http.Request) (any, error) {
 		var h []ingest.LagSample
 		if n.ID == c.cfg.NodeID {
 			h, _ = c.cfg.Server.GroupLag(name)
-		} else if err := c.peerJSON(r.Context(), n, "/console/api/node/lag/"+urlPathEscape(name), &h); err != nil {
+		} else if err := c.peerJSON(r, n, "/console/api/node/lag/"+urlPathEscape(name), &h); err != nil {
 			v.HistoryError = err.Error()
 		}
 		for i := range h {
@@ -990,6 +1034,9 @@ func (c *Console) reset(r *http.Request) (any, error) {
 	}
 	if _, ok := c.cfg.Meta.Topic(b.Topic); !ok {
 		return nil, notFound("no topic %q", b.Topic)
+	}
+	if !c.may(r, kmsg.ACLOperationRead, groupRes, name) || !c.may(r, kmsg.ACLOperationRead, topicRes, b.Topic) {
+		return nil, forbidden(r, "reset group "+name+"'s offsets of topic "+b.Topic+" (it needs READ on both)")
 	}
 	cl, err := c.client()
 	if err != nil {

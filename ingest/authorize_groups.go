@@ -398,6 +398,27 @@ func (s *Server) authorizeTxnAndAdmin(r *request) (kmsg.Response, func(kmsg.Resp
 			}
 			return resp, nil
 		}
+	case *kmsg.DescribeClientQuotasRequest:
+		if !s.canCluster(r, kmsg.ACLOperationDescribeConfigs) {
+			resp := req.ResponseKind().(*kmsg.DescribeClientQuotasResponse)
+			resp.ErrorCode = clusterDenied
+			return resp, nil
+		}
+	case *kmsg.AlterClientQuotasRequest:
+		if !s.canCluster(r, kmsg.ACLOperationAlterConfigs) {
+			resp := req.ResponseKind().(*kmsg.AlterClientQuotasResponse)
+			for _, e := range req.Entries {
+				re := kmsg.NewAlterClientQuotasResponseEntry()
+				re.ErrorCode = clusterDenied
+				for _, en := range e.Entity {
+					oe := kmsg.NewAlterClientQuotasResponseEntryEntity()
+					oe.Type, oe.Name = en.Type, en.Name
+					re.Entity = append(re.Entity, oe)
+				}
+				resp.Entries = append(resp.Entries, re)
+			}
+			return resp, nil
+		}
 	case *kmsg.DescribeACLsRequest:
 		if !s.canCluster(r, kmsg.ACLOperationDescribe) {
 			resp := req.ResponseKind().(*kmsg.DescribeACLsResponse)

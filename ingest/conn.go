@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -225,6 +226,9 @@ type conn struct {
 
 	// auth is the listener and authentication state (reader only).
 	auth connAuth
+	// mutedUntil (unix nanoseconds) is when the reader may read again
+	// after a quota throttle.
+	mutedUntil atomic.Int64
 
 	closeOnce sync.Once
 }
@@ -291,6 +295,18 @@ func (c *conn) readLoop() {
 			case <-c.s.draining: // Close began meanwhile: its deadline wins
 				_ = c.nc.SetReadDeadline(time.Now())
 			default:
+			}
+		}
+		if until := c.mutedUntil.Load(); until > 0 {
+			// Throttled for a quota: read nothing more until then.
+			if d := time.Until(time.Unix(0, until)); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-c.ctx.Done():
+				case <-c.s.draining:
+				}
+				t.Stop()
 			}
 		}
 		frame, err := readFrame(br, c.s.cfg.MaxRequestBytes)
@@ -393,6 +409,9 @@ func (c *conn) writeLoop() {
 		if resp == nil || c.ctx.Err() != nil {
 			<-c.inflight
 			continue
+		}
+		if d := c.throttle(p.req, resp); d > 0 {
+			c.mutedUntil.Store(time.Now().Add(d).UnixNano())
 		}
 		*bufp = appendResponse((*bufp)[:0], p.req.corr, resp)
 		_, err := c.nc.Write(*bufp)

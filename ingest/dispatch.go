@@ -88,6 +88,10 @@ func (s *Server) dispatch(ctx context.Context, r *request) (kmsg.Response, func(
 		return s.handleCreateACLs(ctx, body), nil, nil
 	case *kmsg.DeleteACLsRequest:
 		return s.handleDeleteACLs(ctx, body), nil, nil
+	case *kmsg.DescribeClientQuotasRequest:
+		return s.handleDescribeClientQuotas(body), nil, nil
+	case *kmsg.AlterClientQuotasRequest:
+		return s.handleAlterClientQuotas(ctx, body), nil, nil
 	// Transactions: in request order on the reader, except what waits
 	// for markers or runs on the group coordinator.
 	case *kmsg.AddPartitionsToTxnRequest:

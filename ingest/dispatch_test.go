@@ -68,6 +68,32 @@ func fuzzDispatch(f *testing.F, n *testNode, who caller) {
 	} {
 		f.Add(req.Key(), req.GetVersion(), req.AppendTo(nil))
 	}
+	// The security and quota requests.
+	ca := kmsg.NewPtrCreateACLsRequest()
+	ca.SetVersion(3)
+	cr := kmsg.NewCreateACLsRequestCreation()
+	cr.ResourceType, cr.ResourceName, cr.ResourcePatternType, cr.Principal, cr.Host = 2, "fuzz", 3, "User:a", "*"
+	cr.Operation, cr.PermissionType = 3, 3
+	ca.Creations = append(ca.Creations, cr)
+	da := kmsg.NewPtrDescribeACLsRequest()
+	da.SetVersion(1)
+	da.ResourceType, da.ResourcePatternType, da.Operation, da.PermissionType = 1, 1, 1, 1
+	dl := kmsg.NewPtrDeleteACLsRequest()
+	dl.SetVersion(2)
+	dl.Filters = append(dl.Filters, kmsg.NewDeleteACLsRequestFilter())
+	aq := kmsg.NewPtrAlterClientQuotasRequest()
+	aq.SetVersion(1)
+	qe := kmsg.NewAlterClientQuotasRequestEntry()
+	qe.Entity = append(qe.Entity, kmsg.AlterClientQuotasRequestEntryEntity{Type: "user", Name: kmsg.StringPtr("u")})
+	qe.Ops = append(qe.Ops, kmsg.AlterClientQuotasRequestEntryOp{Key: "producer_byte_rate", Value: 1000})
+	aq.Entries = append(aq.Entries, qe)
+	dq := kmsg.NewPtrDescribeClientQuotasRequest()
+	dq.Components = append(dq.Components, kmsg.DescribeClientQuotasRequestComponent{EntityType: "user", MatchType: 2})
+	us := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	us.Upsertions = append(us.Upsertions, kmsg.AlterUserSCRAMCredentialsRequestUpsertion{Name: "u", Mechanism: 1, Iterations: 4096, Salt: []byte("s"), SaltedPassword: make([]byte, 32)})
+	for _, req := range []kmsg.Request{ca, da, dl, aq, dq, us, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()} {
+		f.Add(req.Key(), req.GetVersion(), req.AppendTo(nil))
+	}
 	f.Fuzz(func(t *testing.T, key, v int16, body []byte) {
 		if !isServed(key, v) || saslAllowedBefore(key) && key != int16(kmsg.ApiVersions) {
 			return // the SASL exchange runs on the connection: FuzzSASL

@@ -19,7 +19,11 @@ type metrics struct {
 	records     prometheus.Counter
 	fetchBytes  prometheus.Counter
 	refusedConn *prometheus.CounterVec
+	throttles   *prometheus.CounterVec
 }
+
+// throttled counts a response throttled for a quota.
+func (m *metrics) throttled(quota string) { m.throttles.WithLabelValues(quota).Inc() }
 
 // refused counts a connection closed at accept for a limit.
 func (m *metrics) refused(reason string) { m.refusedConn.WithLabelValues(reason).Inc() }
@@ -61,6 +65,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "strata_kafka_connections_refused_total",
 			Help: "Connections closed at accept because a limit was reached, by limit.",
 		}, []string{"reason"}),
+		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_quota_throttled_total",
+			Help: "Responses throttled because a client went over a quota, by quota.",
+		}, []string{"quota"}),
 	}
 	for key := range served {
 		name := kmsg.NameForKey(key)
@@ -68,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.durations[key] = durations.WithLabelValues(name)
 	}
 	if reg != nil {
-		reg.MustRegister(requests, durations, m.bytesIn, m.bytesOut, m.connections, m.records, m.fetchBytes, m.refusedConn)
+		reg.MustRegister(requests, durations, m.bytesIn, m.bytesOut, m.connections, m.records, m.fetchBytes, m.refusedConn, m.throttles)
 	}
 	return m
 }

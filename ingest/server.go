@@ -99,6 +99,8 @@ type Server struct {
 	lag *lagMonitor
 	// authz decides what each principal may do (the ACLs in etcd).
 	authz *authorizer
+	// quotas meters clients against their byte-rate quotas.
+	quotas *quotaManager
 
 	// groups coordinates every consumer group; made by NewServer,
 	// closed by Close.
@@ -168,6 +170,7 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 	s.groups = newCoordinator(cfg, meta, logger, reg)
 	s.txns = s.newTxnCoordinator()
 	s.authz = newAuthorizer(cfg.Authorizer, meta)
+	s.quotas = newQuotaManager(s)
 	s.lag = newLagMonitor(s, cfg.LagInterval, reg)
 	go s.lag.run()
 	if reg != nil && t != nil {

@@ -267,6 +267,18 @@ func skimWith(s *skimmer, req kmsg.Request) bool {
 	case *kmsg.DescribeUserSCRAMCredentialsRequest:
 		s.array(func() { s.str(false); s.tags(nil) }) // Users (nullable)
 		s.tags(nil)
+	case *kmsg.DescribeClientQuotasRequest:
+		s.array(func() { s.str(false); s.skip(1); s.str(true); s.tags(nil) })
+		s.skip(1) // Strict
+		s.tags(nil)
+	case *kmsg.AlterClientQuotasRequest:
+		s.array(func() {
+			s.array(func() { s.str(false); s.str(true); s.tags(nil) })
+			s.array(func() { s.str(false); s.skip(8 + 1); s.tags(nil) })
+			s.tags(nil)
+		})
+		s.skip(1) // ValidateOnly
+		s.tags(nil)
 	case *kmsg.DescribeACLsRequest:
 		s.skip(1)   // ResourceType
 		s.str(true) // ResourceName

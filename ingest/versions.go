@@ -67,6 +67,8 @@ var served = map[int16]versionRange{
 	int16(kmsg.DescribeACLs):                 {advertisedMin: 0, min: 0, max: 3},
 	int16(kmsg.CreateACLs):                   {advertisedMin: 0, min: 0, max: 3},
 	int16(kmsg.DeleteACLs):                   {advertisedMin: 0, min: 0, max: 3},
+	int16(kmsg.DescribeClientQuotas):         {advertisedMin: 0, min: 0, max: 1},
+	int16(kmsg.AlterClientQuotas):            {advertisedMin: 0, min: 0, max: 1},
 
 	// Transactions (24_transactions.go). EndTxn v5 and TxnOffsetCommit v5
 	// belong to transaction version 2 (KIP-890 part 2), not served.

@@ -6,6 +6,7 @@ package metadata
 // re-delivering the same writes later changes nothing.
 
 import (
+	"encoding/json"
 	"log/slog"
 	"maps"
 	"sort"
@@ -69,6 +70,9 @@ type cache struct {
 	// acls are the ACL bindings by id; aclVersion counts their changes.
 	acls       map[string]ACL
 	aclVersion int64
+	// quotas are the client quotas by entity key.
+	quotas       map[string]map[string]float64
+	quotaVersion int64
 	// pending holds this Store's own writes newer than rev: a reload from a
 	// snapshot older than them must not lose them.
 	pending []event
@@ -89,6 +93,8 @@ func (c *cache) resetLocked() {
 	c.index = make(map[pkey][]cachedEntry)
 	c.acls = make(map[string]ACL)
 	c.aclVersion++
+	c.quotas = make(map[string]map[string]float64)
+	c.quotaVersion++
 }
 
 // revision returns the revision the watch should resume after.
@@ -238,6 +244,19 @@ func (c *cache) applyLocked(ev event) {
 			return
 		}
 		c.acls[pk.id] = a
+
+	case kindQuota:
+		c.quotaVersion++
+		if ev.del {
+			delete(c.quotas, pk.id)
+			return
+		}
+		var q map[string]float64
+		if err := json.Unmarshal(ev.value, &q); err != nil {
+			c.logger.Warn("metadata: skipping bad quota", "key", ev.key, "err", err)
+			return
+		}
+		c.quotas[pk.id] = q
 
 	case kindIndex:
 		k := pkey{pk.topic, pk.part}

@@ -91,6 +91,7 @@ const (
 	kindDurable
 	kindIndex
 	kindACL
+	kindQuota
 )
 
 // parsedKey is a key under the cluster prefix, taken apart.
@@ -115,6 +116,8 @@ func (k keys) parseKey(key string) parsedKey {
 	switch {
 	case len(f) == 3 && f[0] == "security" && f[1] == "acls" && f[2] != "":
 		return parsedKey{kind: kindACL, id: f[2]}
+	case len(f) == 3 && f[0] == "security" && f[1] == "quotas" && f[2] != "":
+		return parsedKey{kind: kindQuota, id: f[2]}
 	case len(f) == 2 && f[0] == "nodes":
 		id, err := strconv.ParseInt(f[1], 10, 32)
 		if err != nil {

@@ -1,6 +1,9 @@
 package ingest
 
 import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -26,16 +29,27 @@ func (s *Server) AuthorizerEnabled() bool { return s.authz.cfg.Enabled }
 // An error wrapping auth.ErrAuthFailed means bad credentials;
 // ErrNoCredentials that there were none.
 func (s *Server) AuthenticateHTTP(r *http.Request) (string, error) {
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		return auth.CertPrincipal(r.TLS.PeerCertificates[0]), nil
+	var certs []*x509.Certificate
+	if r.TLS != nil {
+		certs = r.TLS.PeerCertificates
 	}
-	h := r.Header.Get("Authorization")
+	return s.Authenticate(r.Context(), r.Header.Get("Authorization"), certs)
+}
+
+// Authenticate returns the principal of a caller that presented a client
+// certificate (verified by TLS) or an Authorization header value ("Basic
+// ..." or "Bearer ..."): for HTTP and for Flight's gRPC metadata.
+func (s *Server) Authenticate(ctx context.Context, authorization string, certs []*x509.Certificate) (string, error) {
+	if len(certs) > 0 {
+		return auth.CertPrincipal(certs[0]), nil
+	}
+	h := authorization
 	scheme, cred, _ := strings.Cut(h, " ")
 	switch {
 	case h == "":
 		return "", ErrNoCredentials
 	case strings.EqualFold(scheme, "Basic"):
-		user, pass, ok := r.BasicAuth()
+		user, pass, ok := parseBasic(cred)
 		if !ok || user == "" {
 			return "", fmt.Errorf("%w: malformed Basic credentials", auth.ErrAuthFailed)
 		}
@@ -62,7 +76,7 @@ func (s *Server) AuthenticateHTTP(r *http.Request) (string, error) {
 		if s.cfg.SASL.OAuth == nil {
 			return "", fmt.Errorf("%w: bearer tokens are not configured (--sasl-oauthbearer-jwks)", auth.ErrAuthFailed)
 		}
-		sub, _, err := s.cfg.SASL.OAuth.Validate(r.Context(), strings.TrimSpace(cred))
+		sub, _, err := s.cfg.SASL.OAuth.Validate(ctx, strings.TrimSpace(cred))
 		if err != nil {
 			return "", err
 		}
@@ -74,6 +88,20 @@ func (s *Server) AuthenticateHTTP(r *http.Request) (string, error) {
 // Allowed reports whether principal, calling from the request's address,
 // may do op on the resource, by the node's ACLs.
 func (s *Server) Allowed(r *http.Request, principal string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	return s.AllowedFrom(r.RemoteAddr, principal, op, rt, name)
+}
+
+// AllowedFrom is Allowed for a caller at remoteAddr (host:port).
+func (s *Server) AllowedFrom(remoteAddr, principal string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
+	host, _, _ := net.SplitHostPort(remoteAddr)
 	return s.authz.allowed(caller{principal: principal, host: host}, op, rt, name)
+}
+
+// parseBasic decodes HTTP Basic credentials (base64 of user:password).
+func parseBasic(b64 string) (user, pass string, ok bool) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+	if err != nil {
+		return "", "", false
+	}
+	return strings.Cut(string(raw), ":")
 }

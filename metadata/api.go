@@ -9,6 +9,7 @@ package metadata
 // with their callers).
 
 import (
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"time"
@@ -44,6 +45,9 @@ type Config struct {
 	Endpoints   []string      // etcd client URLs, e.g. http://127.0.0.1:2379
 	Cluster     string        // key prefix: every key lives under "/<Cluster>/"
 	DialTimeout time.Duration // 0 means 5s
+	// TLS is the client TLS configuration for https:// endpoints (CA,
+	// client certificate); nil uses the system's CAs.
+	TLS *tls.Config
 	// LeaseTTL is the node lease's time to live; 0 means 10s. etcd counts
 	// it in whole seconds (rounded up) and raises it to its own minimum.
 	LeaseTTL time.Duration

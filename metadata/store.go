@@ -103,6 +103,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.R
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.DialTimeout,
+		TLS:         cfg.TLS,
 		Logger:      newZapLogger(logger, zapcore.WarnLevel),
 	})
 	if err != nil {

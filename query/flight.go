@@ -3,9 +3,11 @@ package query
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc/credentials"
 	"log/slog"
 	"net"
 	"time"
@@ -35,6 +37,13 @@ type FlightConfig struct {
 	// Batch bounds the batches DoGet sends; MaxBytes 0 means
 	// DefaultFlightBatchBytes.
 	Batch BatchOptions
+	// TLS serves Flight over TLS (grpc+tls://) when set.
+	TLS *tls.Config
+	// Authorize, when set, decides whether the caller of ctx may read
+	// topic; it returns a gRPC status error (Unauthenticated,
+	// PermissionDenied) to refuse. GetFlightInfo, GetSchema and DoGet
+	// call it; ListFlights lists only the topics it allows.
+	Authorize func(ctx context.Context, topic string) error
 }
 
 // FlightServer serves topics over Arrow Flight:
@@ -108,9 +117,21 @@ func NewFlightServer(r *Reader, cfg FlightConfig, logger *slog.Logger) *FlightSe
 	}
 	s := &FlightServer{r: r, cfg: cfg, logger: logger, schema: flight.SerializeSchema(Schema, memory.DefaultAllocator)}
 	s.closing, s.stop = context.WithCancel(context.Background())
-	s.grpc = grpc.NewServer()
+	var opts []grpc.ServerOption
+	if cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	flight.RegisterFlightServiceServer(s.grpc, s)
 	return s
+}
+
+// authorize applies cfg.Authorize, if any.
+func (s *FlightServer) authorize(ctx context.Context, topic string) error {
+	if s.cfg.Authorize == nil {
+		return nil
+	}
+	return s.cfg.Authorize(ctx, topic)
 }
 
 // Serve accepts Flight connections on ln until Close; it returns nil after
@@ -281,6 +302,9 @@ func (s *FlightServer) GetFlightInfo(ctx context.Context, d *flight.FlightDescri
 	if err != nil {
 		return nil, grpcError(err)
 	}
+	if err := s.authorize(ctx, req.Topic); err != nil {
+		return nil, err
+	}
 	parts, err := s.partitionsOf(req)
 	if err != nil {
 		return nil, grpcError(err)
@@ -332,6 +356,9 @@ func (s *FlightServer) GetSchema(ctx context.Context, d *flight.FlightDescriptor
 	if err != nil {
 		return nil, grpcError(err)
 	}
+	if err := s.authorize(ctx, req.Topic); err != nil {
+		return nil, err
+	}
 	parts, err := s.partitionsOf(req)
 	if err != nil {
 		return nil, grpcError(err)
@@ -356,6 +383,12 @@ func (s *FlightServer) ListFlights(c *flight.Criteria, stream flight.FlightServi
 	for _, t := range s.r.Topics() {
 		if len(t.Name) < len(prefix) || t.Name[:len(prefix)] != prefix {
 			continue
+		}
+		if err := s.authorize(stream.Context(), t.Name); err != nil {
+			if status.Code(err) == codes.Unauthenticated {
+				return err
+			}
+			continue // not allowed: not listed
 		}
 		info := &flight.FlightInfo{
 			Schema:           s.schema,
@@ -408,6 +441,9 @@ func (s *FlightServer) DoGet(tk *flight.Ticket, stream flight.FlightService_DoGe
 	t, rg, err := parseTicket(tk.GetTicket())
 	if err != nil {
 		return grpcError(err)
+	}
+	if err := s.authorize(stream.Context(), t.Topic); err != nil {
+		return err
 	}
 	req := Request{Topic: t.Topic, Partitions: []int32{t.Partition}}
 	if err := s.r.checkRequest(req); err != nil {

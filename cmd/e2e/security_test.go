@@ -579,3 +579,13 @@ func TestGarbageConnectionsDoNotStopAClient(t *testing.T) {
 		c.Close()
 	}
 }
+
+// kmsgCreateRead is a CreateAcls request allowing principal to READ topic.
+func kmsgCreateRead(topic, principal string) *kmsg.CreateACLsRequest {
+	req := kmsg.NewPtrCreateACLsRequest()
+	c := kmsg.NewCreateACLsRequestCreation()
+	c.ResourceType, c.ResourceName, c.ResourcePatternType, c.Principal, c.Host = kmsg.ACLResourceTypeTopic, topic, kmsg.ACLResourcePatternTypeLiteral, principal, "*"
+	c.Operation, c.PermissionType = kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
+	req.Creations = append(req.Creations, c)
+	return req
+}

@@ -1,12 +1,19 @@
 package node
 
 import (
+	"context"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 
 	"github.com/strata-io/strata/cmd/node/console"
 	"github.com/strata-io/strata/ingest"
@@ -56,4 +63,37 @@ func httpGuard(srv *ingest.Server, logger *slog.Logger, next http.Handler) http.
 		}
 		next.ServeHTTP(w, r.WithContext(console.WithPrincipal(r.Context(), principal)))
 	})
+}
+
+// flightAuthorizer checks Flight calls as httpGuard checks HTTP ones: the
+// caller's client certificate or the "authorization" gRPC metadata (Basic
+// or Bearer), and READ on the topic. nil without the authorizer.
+func flightAuthorizer(srv *ingest.Server) func(ctx context.Context, topic string) error {
+	if !srv.AuthorizerEnabled() {
+		return nil
+	}
+	return func(ctx context.Context, topic string) error {
+		var certs []*x509.Certificate
+		remote := ""
+		if p, ok := peer.FromContext(ctx); ok {
+			remote = p.Addr.String()
+			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+				certs = ti.State.PeerCertificates
+			}
+		}
+		authz := ""
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if v := md.Get("authorization"); len(v) > 0 {
+				authz = v[0]
+			}
+		}
+		principal, err := srv.Authenticate(ctx, authz, certs)
+		if err != nil {
+			return status.Error(codes.Unauthenticated, "authentication required: an authorization header (Basic or Bearer) or a client certificate")
+		}
+		if !srv.AllowedFrom(remote, principal, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, topic) {
+			return status.Errorf(codes.PermissionDenied, "%s may not READ topic %s", principal, topic)
+		}
+		return nil
+	}
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -53,6 +54,42 @@ type Security struct {
 	// (default 10m, negative never).
 	MaxConnections, MaxConnectionsPerIP int
 	IdleTimeout                         time.Duration
+	// HTTPTLS serves the HTTP API, console and metrics, and Arrow Flight,
+	// over TLS with the --tls-cert-file certificate (client certificates
+	// verified when sent, with --tls-client-ca-file).
+	HTTPTLS bool
+	// CAFile holds the CAs the node trusts as a client of other nodes'
+	// HTTPS servers (default: the system's).
+	CAFile string
+	// EtcdTLS and ObjectStoreTLS are the node's client TLS settings for
+	// etcd and the S3 endpoint: a CA file and a client certificate.
+	EtcdTLS, ObjectStoreTLS ClientTLS
+}
+
+// ClientTLS names PEM files for a TLS client; all optional.
+type ClientTLS struct{ CAFile, CertFile, KeyFile string }
+
+// config returns the TLS configuration, nil when nothing is set.
+func (c ClientTLS) config() (*tls.Config, error) {
+	if c.CAFile == "" && c.CertFile == "" && c.KeyFile == "" {
+		return nil, nil
+	}
+	return auth.ClientConfig(c.CAFile, c.CertFile, c.KeyFile)
+}
+
+// httpTLS is the TLS server configuration of the HTTP and Flight servers:
+// client certificates are verified when a client sends one (browsers and
+// curl with a password need none).
+func (sec Security) httpTLS(logger *slog.Logger) (*tls.Config, error) {
+	if !sec.HTTPTLS {
+		return nil, nil
+	}
+	files := sec.TLS
+	files.ClientAuth = "none"
+	if files.ClientCAFile != "" {
+		files.ClientAuth = "requested"
+	}
+	return files.ServerConfig(func(err error) { logger.Error("TLS certificate reload failed; keeping the previous one", "err", err) })
 }
 
 // authorizer turns the Security settings into the server's.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -179,7 +180,11 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		}
 		endpoints = n.embedded.Endpoints()
 	}
-	n.meta, err = metadata.Open(ctx, metadata.Config{Endpoints: endpoints, Cluster: cfg.Cluster}, logger, reg)
+	etcdTLS, err := cfg.Security.EtcdTLS.config()
+	if err != nil {
+		return nil, fmt.Errorf("node: etcd TLS: %w", err)
+	}
+	n.meta, err = metadata.Open(ctx, metadata.Config{Endpoints: endpoints, Cluster: cfg.Cluster, TLS: etcdTLS}, logger, reg)
 	if err != nil {
 		return nil, fmt.Errorf("node: metadata: %w", err)
 	}
@@ -189,7 +194,11 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		// The laptop default: a store inside the data folder, made on first run.
 		storeURL, create = "file://"+filepath.Join(dataDir, "objects"), true
 	}
-	bucket, err := objstore.Open(ctx, storeURL, objstore.Options{CreateBucket: create}, logger)
+	storeTLS, err := cfg.Security.ObjectStoreTLS.config()
+	if err != nil {
+		return nil, fmt.Errorf("node: object store TLS: %w", err)
+	}
+	bucket, err := objstore.Open(ctx, storeURL, objstore.Options{CreateBucket: create, TLS: storeTLS}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("node: object store: %w", err)
 	}
@@ -242,6 +251,13 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		listenersStr = ingest.ListenersString(listeners)
 	}
 	var httpAdv string
+	httpTLS, err := cfg.Security.httpTLS(logger)
+	if err != nil {
+		return nil, fmt.Errorf("node: HTTP TLS: %w", err)
+	}
+	if cfg.Security.HTTPTLS && cfg.HTTPAddr == "" && cfg.FlightAddr == "" {
+		logger.Warn("--http-tls is set but neither an HTTP nor a Flight address is")
+	}
 	if cfg.HTTPAddr != "" {
 		// Listening before registering lets the registration carry the
 		// HTTP address the console asks other nodes at.
@@ -256,6 +272,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 				hh = host
 			}
 			httpAdv = net.JoinHostPort(hh, hp)
+		}
+		if httpTLS != nil {
+			httpAdv = "https://" + httpAdv // peers reach it over TLS
+			n.httpLn = tls.NewListener(n.httpLn, httpTLS)
 		}
 	}
 	if err := n.meta.RegisterNode(ctx, metadata.Node{ID: cfg.NodeID, Host: host, Port: port, HTTP: httpAdv, Listeners: listenersStr}); err != nil {
@@ -324,8 +344,13 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 				return srv.Allowed(r, console.PrincipalFrom(r.Context()), op, rt, name)
 			}
 		}
+		peerTLS, err := ClientTLS{CAFile: cfg.Security.CAFile}.config()
+		if err != nil {
+			return nil, fmt.Errorf("node: --tls-ca-file: %w", err)
+		}
 		n.console = console.New(console.Config{NodeID: cfg.NodeID, Meta: n.meta, Server: n.server, Tier: n.tier,
-			Reader: reader, Bucket: n.bucket, KafkaAddr: n.kafkaLn.Addr().String(), Logger: logger, Authorize: authorize})
+			Reader: reader, Bucket: n.bucket, KafkaAddr: n.kafkaLn.Addr().String(), Logger: logger, Authorize: authorize,
+			PeerTLS: peerTLS})
 		mux.Handle("/", n.console)
 		httpCtx, httpStop := context.WithCancel(context.Background())
 		n.httpStop = httpStop
@@ -344,8 +369,14 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		if ip := net.ParseIP(fhost); ip != nil && ip.IsUnspecified() {
 			fhost = host
 		}
+		scheme := "grpc+tcp://"
+		if httpTLS != nil {
+			scheme = "grpc+tls://"
+		}
 		n.flight = query.NewFlightServer(query.New(n.meta, n.bucket, logger), query.FlightConfig{
-			Location: "grpc+tcp://" + net.JoinHostPort(fhost, fport),
+			Location:  scheme + net.JoinHostPort(fhost, fport),
+			TLS:       httpTLS,
+			Authorize: flightAuthorizer(n.server),
 		}, logger)
 		go n.flight.Serve(n.flightLn)
 	}

@@ -2,6 +2,7 @@ package objstore
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -31,6 +32,10 @@ type Options struct {
 	MaxConcurrency int
 	// Retry is the retry policy for transient remote-store failures.
 	Retry RetryConfig
+	// TLS is the client TLS configuration for https endpoints (a private
+	// CA, a client certificate); nil uses the system's CAs (and
+	// AWS_CA_BUNDLE).
+	TLS *tls.Config
 	// AccessKeyID, when set, makes the S3 store use static credentials
 	// (with SecretAccessKey and SessionToken) in place of the AWS credential
 	// chain.

@@ -68,6 +68,9 @@ func NewS3Bucket(ctx context.Context, cfg S3Config, opts Options, logger *slog.L
 		tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		tr.MaxIdleConns = opts.MaxConcurrency * 2
 		tr.MaxIdleConnsPerHost = opts.MaxConcurrency
+		if opts.TLS != nil {
+			tr.TLSClientConfig = opts.TLS.Clone()
+		}
 	})
 
 	loadOpts := []func(*config.LoadOptions) error{

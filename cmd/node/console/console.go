@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -46,6 +47,9 @@ type Config struct {
 	// produce requests go there.
 	KafkaAddr string
 	Logger    *slog.Logger
+	// PeerTLS is the TLS client configuration for other nodes' HTTPS
+	// servers (their registered address starts with https://).
+	PeerTLS *tls.Config
 	// Authorize decides whether the request's caller may do op on a
 	// resource (the node's ACLs); nil allows everything.
 	Authorize func(r *http.Request, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool
@@ -69,7 +73,9 @@ type Console struct {
 
 // New returns the console for one node.
 func New(cfg Config) *Console {
-	c := &Console{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), http: &http.Client{Timeout: 2 * time.Second}}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg.PeerTLS
+	c := &Console{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), http: &http.Client{Timeout: 2 * time.Second, Transport: tr}}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -293,7 +299,7 @@ func (c *Console) ready(ctx context.Context, n *nodeView) string {
 	if n.HTTP == "" {
 		return "unknown: the node has no HTTP address"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.HTTP+"/readyz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL(n.HTTP)+"/readyz", nil)
 	if err != nil {
 		return err.Error()
 	}
@@ -325,6 +331,15 @@ func (c *Console) checkStore(ctx context.Context) storeStatus {
 	}
 	c.storeChecked, c.storeStatus = time.Now(), st
 	return st
+}
+
+// baseURL is a registered HTTP address as a URL: "host:port" is plain
+// HTTP, a node serving TLS registers "https://host:port".
+func baseURL(addr string) string {
+	if strings.HasPrefix(addr, "https://") || strings.HasPrefix(addr, "http://") {
+		return addr
+	}
+	return "http://" + addr
 }
 
 // ---- per-node figures ----
@@ -396,7 +411,7 @@ func (c *Console) peerJSON(in *http.Request, n metadata.Node, path string, v any
 	if n.HTTP == "" {
 		return fmt.Errorf("node %d has no HTTP address", n.ID)
 	}
-	req, err := http.NewRequestWithContext(in.Context(), http.MethodGet, "http://"+n.HTTP+path, nil)
+	req, err := http.NewRequestWithContext(in.Context(), http.MethodGet, baseURL(n.HTTP)+path, nil)
 	if err != nil {
 		return err
 	}

@@ -86,6 +86,14 @@ func (s *Server) fetch(ctx context.Context, r *request, req *kmsg.FetchRequest) 
 		return resp
 	}
 
+	// Take this fetch's fair share of the node's in-flight fetch bytes
+	// before reading anything, and answer with at most that much; the
+	// writer gives it back once the response is written (endFetch).
+	want := min(int64(max(req.MaxBytes, 0)), maxFetchResponseBytes)
+	got := s.fetchBudget.grant(want)
+	req.MaxBytes = int32(got)
+	r.budgeted, r.reserved = true, got
+
 	var parts []fetchPart
 	for i := range req.Topics {
 		rt := &req.Topics[i]

@@ -46,6 +46,29 @@ type request struct {
 	remote string
 	// who sent it, for the authorizer (set only when it is enabled).
 	who caller
+	// budgeted is set once a Fetch holds a reservation of the fetch
+	// budget, reserved bytes of it, until its response is written (see
+	// byteBudget).
+	budgeted bool
+	reserved int64
+}
+
+// keepFetchBytes trims a fetch's reservation to what its response holds.
+func (c *conn) keepFetchBytes(r *request, resp kmsg.Response) {
+	if !r.budgeted {
+		return
+	}
+	held := int64(fetchBytes(resp))
+	c.s.fetchBudget.release(r.reserved-held, false)
+	r.reserved = held
+}
+
+// endFetch gives a fetch's reservation back.
+func (c *conn) endFetch(r *request) {
+	if r.budgeted {
+		c.s.fetchBudget.release(r.reserved, true)
+		r.budgeted, r.reserved = false, 0
+	}
 }
 
 // readFrame reads one size-prefixed frame from r. A size below zero or above
@@ -407,14 +430,23 @@ func (c *conn) writeLoop() {
 			resp = p.later(c.ctx)
 		}
 		if resp == nil || c.ctx.Err() != nil {
+			c.endFetch(p.req)
 			<-c.inflight
 			continue
 		}
+		// Until written, a fetch holds only what its response holds.
+		c.keepFetchBytes(p.req, resp)
 		if d := c.throttle(p.req, resp); d > 0 {
 			c.mutedUntil.Store(time.Now().Add(d).UnixNano())
 		}
 		*bufp = appendResponse((*bufp)[:0], p.req.corr, resp)
+		if d := c.s.cfg.IdleTimeout; d > 0 {
+			// A client that takes nothing for that long is gone or
+			// hostile: it must not hold its buffer (and fetch budget).
+			_ = c.nc.SetWriteDeadline(time.Now().Add(d))
+		}
 		_, err := c.nc.Write(*bufp)
+		c.endFetch(p.req)
 		c.s.m.answered(p.req.key, p.req.arrived)
 		if err != nil {
 			c.log.Debug("closing connection: write failed", "err", err)
@@ -458,4 +490,19 @@ func clientID(r *request) string {
 		return ""
 	}
 	return *r.clientID
+}
+
+// fetchBytes is the record bytes a Fetch response holds (0 for others).
+func fetchBytes(resp kmsg.Response) int {
+	fr, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, t := range fr.Topics {
+		for _, p := range t.Partitions {
+			n += len(p.RecordBatches)
+		}
+	}
+	return n
 }

@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/segment/kbatch"
 )
 
 // validFrames returns one encoded request per served key and version, with
@@ -340,4 +343,48 @@ func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 	// With a's slot free, a new connection is taken.
 	c := n.dial()
 	roundTrip[*kmsg.ApiVersionsResponse](c, kmsg.NewPtrApiVersionsRequest())
+}
+
+// The node's fetch budget is shared: a client that pipelines huge fetches
+// and reads nothing holds at most its grant, another client still gets
+// data (at least the floor), every grant is given back once written or the
+// connection closes, and the total held stays within the budget plus a
+// floor per fetching connection.
+func TestFetchBudgetIsSharedAndGivenBack(t *testing.T) {
+	const budget = 2 << 20
+	n := startNode(t, func(c *Config) { c.MaxFetchBytesInFlight = budget })
+	topic := n.createTopic("budget", 1)
+	c := n.dial()
+	big := batch(t, string(make([]byte, 1000)), 100, kbatch.BuildOptions{}) // ~100 KB
+	for i := 0; i < 40; i++ {
+		resp := roundTrip[*kmsg.ProduceResponse](c, produceReq(9, -1, "budget", 0, big))
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("produce: %v", kerr.ErrorForCode(code))
+		}
+	}
+	// The hog: eight pipelined 50 MB fetches, never read.
+	hog := n.dial()
+	for i := 0; i < 8; i++ {
+		req := fetchReq(12, "budget", topic.ID, 0, 0, 100, 1)
+		req.MaxBytes, req.Topics[0].Partitions[0].PartitionMaxBytes = 50<<20, 50<<20
+		hog.send(req)
+	}
+	waitFor(t, func() bool { b, _ := n.srv.fetchBudget.inUse(); return b > 0 })
+	// Another client gets data beside it, within its grant.
+	req := fetchReq(12, "budget", topic.ID, 0, 0, 100, 1)
+	req.MaxBytes, req.Topics[0].Partitions[0].PartitionMaxBytes = 50<<20, 50<<20
+	resp := roundTrip[*kmsg.FetchResponse](c, req)
+	got := len(resp.Topics[0].Partitions[0].RecordBatches)
+	if got == 0 {
+		t.Fatal("a client got no data beside a reader that stopped reading")
+	}
+	if got > budget+len(big) {
+		t.Fatalf("a fetch answered with %d bytes, more than the whole budget", got)
+	}
+	if b, a := n.srv.fetchBudget.inUse(); b > budget+a*(1<<20)+int64(len(big)) {
+		t.Fatalf("%d bytes held by %d fetches: over the budget plus a floor each", b, a)
+	}
+	// The hog goes away: everything is given back.
+	hog.nc.Close()
+	waitFor(t, func() bool { b, a := n.srv.fetchBudget.inUse(); return b == 0 && a == 0 })
 }

@@ -114,6 +114,9 @@ func fuzzDispatch(f *testing.F, n *testNode, who caller) {
 		if later != nil {
 			resp = later(ctx)
 		}
+		if r.budgeted { // the connection's writer would, once written
+			n.srv.fetchBudget.release(r.reserved, true)
+		}
 		if resp == nil {
 			if p, ok := r.body.(*kmsg.ProduceRequest); !ok || p.Acks != 0 {
 				t.Fatalf("%s v%d: no response", kmsg.NameForKey(key), v)

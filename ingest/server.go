@@ -63,9 +63,13 @@ type Config struct {
 	// once. 0: no bound.
 	MaxConnections, MaxConnectionsPerIP int
 	// IdleTimeout closes a connection that sends no request for this
-	// long (Kafka's connections.max.idle.ms). Default 10 minutes;
-	// negative: never.
+	// long (Kafka's connections.max.idle.ms), and one whose client does
+	// not take a response for this long. Default 10 minutes; negative:
+	// never.
 	IdleTimeout time.Duration
+	// MaxFetchBytesInFlight bounds the fetch response bytes the node
+	// holds at once, shared among the fetches in progress. Default 256 MiB.
+	MaxFetchBytesInFlight int64
 	// LagInterval is how often the node samples the lag of the consumer
 	// groups it coordinates (strata_consumer_group_lag). Default 10s;
 	// negative: never.
@@ -84,6 +88,9 @@ const (
 	defaultMaxInFlightPerConn = 16
 	defaultPartitions         = 1
 	defaultIdleTimeout        = 10 * time.Minute
+	// defaultMaxFetchBytesInFlight: room for four full 55 MiB responses
+	// and many small ones, on a laptop too.
+	defaultMaxFetchBytesInFlight = 256 << 20
 )
 
 // Server serves the Kafka protocol on the listeners handed to Serve.
@@ -101,6 +108,8 @@ type Server struct {
 	authz *authorizer
 	// quotas meters clients against their byte-rate quotas.
 	quotas *quotaManager
+	// fetchBudget bounds fetch response bytes in flight.
+	fetchBudget *byteBudget
 
 	// groups coordinates every consumer group; made by NewServer,
 	// closed by Close.
@@ -171,6 +180,10 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 	s.txns = s.newTxnCoordinator()
 	s.authz = newAuthorizer(cfg.Authorizer, meta)
 	s.quotas = newQuotaManager(s)
+	if cfg.MaxFetchBytesInFlight <= 0 {
+		cfg.MaxFetchBytesInFlight = defaultMaxFetchBytesInFlight
+	}
+	s.fetchBudget = newByteBudget(cfg.MaxFetchBytesInFlight)
 	s.lag = newLagMonitor(s, cfg.LagInterval, reg)
 	go s.lag.run()
 	if reg != nil && t != nil {
@@ -179,6 +192,8 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 				func() float64 { return float64(len(t.Stats())) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_cluster_nodes", Help: "Live nodes of the cluster, as this node sees them."},
 				func() float64 { return float64(len(meta.Nodes())) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_fetch_bytes_in_flight", Help: "Fetch response bytes this node holds (granted from --max-fetch-bytes-in-flight)."},
+				func() float64 { b, _ := s.fetchBudget.inUse(); return float64(b) }),
 		)
 	}
 	return s

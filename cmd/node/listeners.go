@@ -54,6 +54,9 @@ type Security struct {
 	// (default 10m, negative never).
 	MaxConnections, MaxConnectionsPerIP int
 	IdleTimeout                         time.Duration
+	// MaxFetchBytesInFlight bounds the fetch response bytes the node
+	// holds at once, shared fairly among fetches (default 256 MiB).
+	MaxFetchBytesInFlight int64
 	// HTTPTLS serves the HTTP API, console and metrics, and Arrow Flight,
 	// over TLS with the --tls-cert-file certificate (client certificates
 	// verified when sent, with --tls-client-ca-file).

@@ -297,6 +297,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		MaxConnections:        cfg.Security.MaxConnections,
 		MaxConnectionsPerIP:   cfg.Security.MaxConnectionsPerIP,
 		IdleTimeout:           cfg.Security.IdleTimeout,
+		MaxFetchBytesInFlight: cfg.Security.MaxFetchBytesInFlight,
 	}, n.meta, n.tier, logger, reg)
 	n.listenerAddrs = map[string]string{}
 	for i, ln := range lns {

@@ -169,6 +169,8 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&sec.ObjectStoreTLS.CAFile, "object-store-ca-file", "", "PEM CAs of an https S3 endpoint (default: the system's, or AWS_CA_BUNDLE)")
 	fs.StringVar(&sec.ObjectStoreTLS.CertFile, "object-store-cert-file", "", "PEM client certificate for the S3 endpoint")
 	fs.StringVar(&sec.ObjectStoreTLS.KeyFile, "object-store-key-file", "", "PEM key of --object-store-cert-file")
+	fetchInFlight := byteSize(256 << 20)
+	fs.Var(&fetchInFlight, "max-fetch-bytes-in-flight", "fetch response bytes a node holds at once, shared fairly among fetches (e.g. 256MiB)")
 	fs.IntVar(&sec.MaxConnections, "max-connections", 0, "most client connections open at once (0: no bound; Kafka's max.connections)")
 	fs.IntVar(&sec.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most client connections from one IP (0: no bound)")
 	fs.DurationVar(&sec.IdleTimeout, "connections-max-idle", 10*time.Minute, "close connections that send no request for this long (Kafka's connections.max.idle.ms)")
@@ -200,6 +202,7 @@ func serve(args []string, stderr io.Writer) error {
 	cfg.NodeID = int32(*nodeID)
 	cfg.EtcdEndpoints = endpoints
 	cfg.Security.SASLMechanisms = mechs
+	cfg.Security.MaxFetchBytesInFlight = int64(fetchInFlight)
 	cfg.FlushBytes = int(flushBytes)
 	cfg.MaxBufferedBytes = int64(maxBuffered)
 	cfg.HotTierBytes = int64(hotTier)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/minio/minio-go/v7"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -26,6 +28,7 @@ import (
 	"github.com/strata-io/strata/cmd/node"
 	"github.com/strata-io/strata/ingest/auth"
 	"github.com/strata-io/strata/ingest/auth/authtest"
+	"github.com/strata-io/strata/tier/objstore/miniotest"
 )
 
 // With --http-tls the HTTP API and Arrow Flight serve TLS with the node's
@@ -233,4 +236,81 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestTLSToS3 runs a node against MinIO serving only HTTPS with a private
+// CA: with --object-store-ca-file it stores and serves records; without it
+// the node refuses to start (the certificate is not trusted).
+func TestTLSToS3(t *testing.T) {
+	pki := authtest.NewPKI(t)
+	cert, key := pki.Issue(t, "minio", "minio", "", true)
+	m := miniotest.StartTLS(t, cert, key, pki.CAFile)
+	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey)
+	bucket := m.Bucket(t, "strata-tls")
+	start := func(ca string) (*node.Node, error) {
+		cfg := node.DefaultConfig()
+		cfg.DataDir = t.TempDir()
+		cfg.KafkaAddr, cfg.HTTPAddr = "127.0.0.1:0", ""
+		cfg.FlushInterval = 10 * time.Millisecond
+		cfg.ObjectStore = m.URL(bucket, "tls")
+		cfg.Security.ObjectStoreTLS = node.ClientTLS{CAFile: ca}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return node.Start(ctx, cfg, nil)
+	}
+	if bad, err := start(""); err == nil {
+		bad.Close(context.Background())
+		t.Fatal("a node trusting only the system CAs started against MinIO with a private CA")
+	}
+	n, err := start(pki.CAFile)
+	if err != nil {
+		t.Fatalf("node against HTTPS MinIO with --object-store-ca-file: %v", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n.Close(ctx)
+	}()
+	ctx := testContext(t)
+	cl := newClient(t, n.KafkaAddr())
+	want := produceAll(t, ctx, cl, "over-tls-s3", testRecords("s3tls", 100, 1))
+	checkSame(t, want, consumeN(t, ctx, n.KafkaAddr(), "over-tls-s3", 100), true)
+	// The records are in the bucket, read back over TLS by minio-go.
+	objs := 0
+	for obj := range m.Client(t).ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: "tls/", Recursive: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		objs++
+	}
+	if objs == 0 {
+		t.Fatal("no objects in the HTTPS bucket")
+	}
+}
+
+// TestOAuthBearerWithAJWKSURL checks tokens against keys served over HTTP
+// (the JWKS URL form of --sasl-oauthbearer-jwks).
+func TestOAuthBearerWithAJWKSURL(t *testing.T) {
+	issuer := authtest.NewIssuer(t, t.TempDir())
+	jwks, err := os.ReadFile(issuer.JWKSFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(jwks) }))
+	defer srv.Close()
+	v := &auth.JWTValidator{JWKS: srv.URL + "/jwks.json", Audience: "strata"}
+	ctx := testContext(t)
+	if err := v.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub, _, err := v.Validate(ctx, issuer.Token(t, map[string]any{"sub": "svc", "aud": "strata", "exp": time.Now().Add(time.Hour).Unix()}))
+	if err != nil || sub != "svc" {
+		t.Fatalf("Validate = %q, %v", sub, err)
+	}
+	bad := &auth.JWTValidator{JWKS: srv.URL + "/missing"}
+	srv.Config.Handler = http.NotFoundHandler()
+	if err := bad.Check(ctx); err == nil {
+		t.Fatal("a JWKS URL answering 404 was accepted")
+	}
 }

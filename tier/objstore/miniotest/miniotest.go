@@ -3,6 +3,8 @@ package miniotest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -44,6 +46,10 @@ type Server struct {
 	certsDir    string
 	logPath     string
 
+	// tls is the client configuration trusting the server's certificate,
+	// nil for plain HTTP (StartTLS sets it).
+	tls *tls.Config
+
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd has exited and been reaped
@@ -74,7 +80,28 @@ func Binary() (string, error) {
 // Start starts a MinIO server and registers its shutdown with t.Cleanup. It
 // fails the test (never skips) if MinIO is not installed or does not come up
 // within 30s.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return start(t, nil) }
+
+// StartTLS starts MinIO serving HTTPS with the PEM certificate and key in
+// certFile and keyFile (put into its --certs-dir); clients trust it through
+// caFile. Endpoint is then "https://127.0.0.1:PORT".
+func StartTLS(t testing.TB, certFile, keyFile, caFile string) *Server {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return start(t, &tlsFiles{cert: certFile, key: keyFile, cfg: &tls.Config{RootCAs: pool}})
+}
+
+type tlsFiles struct {
+	cert, key string
+	cfg       *tls.Config
+}
+
+func start(t testing.TB, tf *tlsFiles) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
@@ -86,6 +113,19 @@ func Start(t testing.TB) *Server {
 		bin:       bin,
 		dataDir:   t.TempDir(),
 		certsDir:  t.TempDir(),
+	}
+	scheme := "http://"
+	if tf != nil {
+		for src, dst := range map[string]string{tf.cert: "public.crt", tf.key: "private.key"} {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(s.certsDir, dst), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.tls, scheme = tf.cfg, "https://"
 	}
 	s.logPath = filepath.Join(t.TempDir(), "minio.log")
 	t.Cleanup(func() {
@@ -99,7 +139,7 @@ func Start(t testing.TB) *Server {
 	var lastErr error
 	for range 3 {
 		s.addr, s.consoleAddr = freeAddr(t), freeAddr(t)
-		s.Endpoint = "http://" + s.addr
+		s.Endpoint = scheme + s.addr
 		if lastErr = s.start(); lastErr == nil {
 			return s
 		}
@@ -163,7 +203,7 @@ func (s *Server) start() error {
 // answer 200, the process exits, or the deadline passes.
 func (s *Server) waitHealthy(exited <-chan struct{}) error {
 	// No keep-alives: nothing of the health checks outlives them.
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: s.tls}}
 	deadline := time.Now().Add(startDeadline)
 	for {
 		if healthy(client, s.Endpoint+"/minio/health/live") && healthy(client, s.Endpoint+"/minio/health/ready") {
@@ -261,10 +301,11 @@ func (s *Server) Client(t testing.TB) *minio.Client {
 		t.Fatalf("miniotest: %v", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = s.tls
 	t.Cleanup(tr.CloseIdleConnections)
 	c, err := minio.New(u.Host, &minio.Options{
 		Creds:     credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
-		Secure:    false,
+		Secure:    s.tls != nil,
 		Region:    Region,
 		Transport: tr,
 	})

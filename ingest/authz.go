@@ -78,12 +78,13 @@ func newAuthorizer(cfg Authorizer, meta *metadata.Store) *authorizer {
 }
 
 func (a *authorizer) index() *aclIndex {
-	version, acls := a.meta.ACLs()
+	current := a.meta.ACLVersion()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.idx != nil && a.idx.version == version {
+	if a.idx != nil && a.idx.version == current {
 		return a.idx
 	}
+	version, acls := a.meta.ACLs()
 	idx := &aclIndex{version: version, literal: map[int8]map[string][]metadata.ACL{}, prefixed: map[int8][]metadata.ACL{}}
 	for _, b := range acls {
 		switch kmsg.ACLResourcePatternType(b.PatternType) {

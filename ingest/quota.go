@@ -1,12 +1,13 @@
 package ingest
 
 import (
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
 )
 
 // Quota enforcement, as Kafka's ClientQuotaManager: the bytes a client
@@ -88,16 +89,19 @@ func newQuotaManager(s *Server) *quotaManager {
 // count against it.
 func (q *quotaManager) limit(all map[string]map[string]float64, user, client, key string) (rate float64, meterKey string, ok bool) {
 	type level struct{ entity, meter string }
-	u, c := "user="+url.PathEscape(user), "client-id="+url.PathEscape(client)
+	// Entity keys as metadata writes them ("" is the default entity).
+	entity := func(u, c *string) string { return metadata.QuotaEntity{User: u, ClientID: c}.Key() }
+	dflt := ""
+	uc, u, c := entity(&user, &client), entity(&user, nil), entity(nil, &client)
 	levels := []level{
-		{u + "," + c, u + "," + c},
-		{u + ",client-id=", u + "," + c},
+		{uc, uc},
+		{entity(&user, &dflt), uc},
 		{u, u},
-		{"user=," + c, u + "," + c},
-		{"user=,client-id=", u + "," + c},
-		{"user=", u},
+		{entity(&dflt, &client), uc},
+		{entity(&dflt, &dflt), uc},
+		{entity(&dflt, nil), u},
 		{c, c},
-		{"client-id=", c},
+		{entity(nil, &dflt), c},
 	}
 	for _, l := range levels {
 		if v, found := all[l.entity][key]; found {

@@ -80,6 +80,14 @@ func (s *Store) StoredACLs(ctx context.Context) (map[string]ACL, error) {
 // when the version moves.
 func (s *Store) ACLs() (version int64, acls []ACL) { return s.cache.aclSnapshot() }
 
+// ACLVersion is ACLs' version alone (cheap: for the authorizer's hot path,
+// which keeps its own index and rebuilds it only when this moves).
+func (s *Store) ACLVersion() int64 {
+	s.cache.mu.RLock()
+	defer s.cache.mu.RUnlock()
+	return s.cache.aclVersion
+}
+
 func decodeACL(b []byte) (ACL, error) {
 	var a ACL
 	if err := json.Unmarshal(b, &a); err != nil {

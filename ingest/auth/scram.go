@@ -307,15 +307,10 @@ func truncate(s string) string {
 // CheckPassword reports whether password is the one cred was made from
 // (for HTTP Basic logins, which carry the password itself).
 func (cred ScramCredential) CheckPassword(password string) bool {
-	h, err := scramHash(cred.Mechanism)
-	if err != nil {
-		return false
-	}
 	salted, err := SaltPassword(cred.Mechanism, password, cred.Salt, cred.Iterations)
 	if err != nil {
 		return false
 	}
-	stored := h()
-	stored.Write(hmacSum(h, salted, []byte("Client Key")))
-	return subtle.ConstantTimeCompare(stored.Sum(nil), cred.StoredKey) == 1
+	fresh, err := NewScramCredential(cred.Mechanism, cred.Salt, salted, cred.Iterations)
+	return err == nil && subtle.ConstantTimeCompare(fresh.StoredKey, cred.StoredKey) == 1
 }

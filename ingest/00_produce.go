@@ -41,6 +41,12 @@ package ingest
 //   any sequence.
 // * LogAppendTime is answered -1 (CreateTime); LogStartOffset (v5+) is the
 //   tier's.
+// * The internal topic __consumer_offsets (internal_topics.go): each of its
+//   partitions is INVALID_TOPIC_EXCEPTION, as Kafka's ReplicaManager refuses
+//   clients ("Cannot append to internal topic"), before its batch is
+//   validated; a partition it does not have is UNKNOWN_TOPIC_OR_PARTITION.
+//   Kafka lets the client id __admin_client append; Strata has no log there
+//   to append to, so it refuses every client.
 
 import (
 	"context"
@@ -147,6 +153,10 @@ func (s *Server) handleProduce(ctx context.Context, r *request, req *kmsg.Produc
 				fail(pp.resp, kerr.UnknownTopicOrPartition.Code, fmt.Errorf("ingest: topic %q has no partition %d", t.Name, rp.Partition))
 				continue
 			}
+			if isInternalTopic(t.Name) {
+				fail(pp.resp, kerr.InvalidTopicException.Code, fmt.Errorf("ingest: cannot append to internal topic %s: Strata keeps group offsets in etcd", t.Name))
+				continue
+			}
 			hdr, err := validateProduceBatch(rp.Records, maxMessageBytes(t), isCompacted(t))
 			if err != nil {
 				fail(pp.resp, produceErrCode(err), err)
@@ -235,13 +245,13 @@ func (s *Server) handleProduce(ctx context.Context, r *request, req *kmsg.Produc
 // name.
 func (s *Server) produceTopic(version int16, rt kmsg.ProduceRequestTopic) (metadata.Topic, *kerr.Error) {
 	if version >= 13 {
-		t, ok := s.meta.TopicByID(rt.TopicID)
+		t, ok := s.clientTopicByID(rt.TopicID)
 		if !ok {
 			return t, kerr.UnknownTopicID
 		}
 		return t, nil
 	}
-	t, ok := s.meta.Topic(rt.Topic)
+	t, ok := s.clientTopic(rt.Topic)
 	if !ok {
 		return t, kerr.UnknownTopicOrPartition
 	}

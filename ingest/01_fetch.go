@@ -34,6 +34,11 @@ package ingest
 //   client asks; a batch larger than that still goes out alone (minOne).
 // * Rack, ReplicaID/ReplicaState and the v18 broker tags are accepted and
 //   ignored: every fetcher is a consumer.
+// * The internal topic __consumer_offsets (internal_topics.go) is an empty
+//   partition, not an error: log start, high watermark and last stable
+//   offset 0, no records, leader epoch 0. Offset 0 waits like any caught-up
+//   fetch; any other offset is OFFSET_OUT_OF_RANGE, as for an empty
+//   partition. Group offsets live in etcd, not in this topic.
 
 import (
 	"context"
@@ -103,10 +108,10 @@ func (s *Server) fetch(ctx context.Context, r *request, req *kmsg.FetchRequest) 
 			err int16
 		)
 		if req.Version >= 13 {
-			if t, ok = s.meta.TopicByID(rt.TopicID); !ok {
+			if t, ok = s.clientTopicByID(rt.TopicID); !ok {
 				err = kerr.UnknownTopicID.Code
 			}
-		} else if t, ok = s.meta.Topic(rt.Topic); !ok {
+		} else if t, ok = s.clientTopic(rt.Topic); !ok {
 			err = kerr.UnknownTopicOrPartition.Code
 		}
 		for j := range rt.Partitions {
@@ -188,6 +193,10 @@ func (s *Server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, parts []
 // fetchPartition reads one partition into sp, given the bytes already in the
 // response, and returns the bytes it added.
 func (s *Server) fetchPartition(ctx context.Context, req *kmsg.FetchRequest, fp *fetchPart, sp *kmsg.FetchResponseTopicPartition, inResp int, changed *[]<-chan struct{}) int {
+	if isInternalTopic(fp.topic.Name) {
+		fetchInternal(req, fp, sp)
+		return 0
+	}
 	p, err := s.tier.Partition(ctx, metadata.TP{Topic: fp.topic.Name, Partition: fp.rp.Partition})
 	if err != nil {
 		sp.ErrorCode = errCode(err)
@@ -237,6 +246,23 @@ func (s *Server) fetchPartition(ctx context.Context, req *kmsg.FetchRequest, fp 
 		sp.RecordBatches = res.Batches
 	}
 	return len(res.Batches)
+}
+
+// fetchInternal answers a partition of an internal topic: empty, with
+// nothing to wait on (the long poll ends at MaxWait).
+func fetchInternal(req *kmsg.FetchRequest, fp *fetchPart, sp *kmsg.FetchResponseTopicPartition) {
+	if code := checkLeaderEpoch(fp.rp.CurrentLeaderEpoch, internalLeaderEpoch); code != 0 {
+		sp.ErrorCode = code
+		return
+	}
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = 0, 0, 0
+	if fp.rp.FetchOffset != 0 {
+		sp.ErrorCode = kerr.OffsetOutOfRange.Code
+		return
+	}
+	if req.IsolationLevel == 1 {
+		sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	}
 }
 
 // waitAny waits until one of chans closes (true), or the timer fires, the

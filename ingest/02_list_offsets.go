@@ -22,6 +22,10 @@ package ingest
 //   offset instead of the high watermark.
 // * TimeoutMillis (v10+) is not needed: lookups do not wait on remote storage
 //   beyond the request itself.
+// * The internal topic __consumer_offsets (internal_topics.go) is an empty
+//   partition, not an error: latest and earliest are 0 (latest with leader
+//   epoch 0), every other lookup finds nothing (offset -1, timestamp -1). A
+//   partition it does not have is UNKNOWN_TOPIC_OR_PARTITION.
 
 import (
 	"context"
@@ -79,6 +83,10 @@ func (s *Server) listOffset(ctx context.Context, version int16, committed bool, 
 		sp.ErrorCode = kerr.UnsupportedVersion.Code
 		return
 	}
+	if t, ok := internalTopic(tp.Topic); ok {
+		listInternalOffset(t, tp.Partition, rp, sp)
+		return
+	}
 	p, err := s.tier.Partition(ctx, tp)
 	if err != nil {
 		sp.ErrorCode = errCode(err)
@@ -119,6 +127,25 @@ func (s *Server) listOffset(ctx context.Context, version int16, committed bool, 
 			sp.Offset = offset
 			sp.Timestamp = ts
 		}
+	}
+}
+
+// listInternalOffset answers one partition of an internal topic, which is
+// always empty.
+func listInternalOffset(t metadata.Topic, partition int32, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) {
+	if partition < 0 || partition >= t.Partitions {
+		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return
+	}
+	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, internalLeaderEpoch); code != 0 {
+		sp.ErrorCode = code
+		return
+	}
+	switch rp.Timestamp {
+	case -1:
+		sp.Offset, sp.LeaderEpoch = 0, internalLeaderEpoch
+	case -2, -4:
+		sp.Offset = 0
 	}
 }
 

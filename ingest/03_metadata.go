@@ -19,6 +19,12 @@ package ingest
 //   from v4); otherwise UNKNOWN_TOPIC_OR_PARTITION. A name Kafka would refuse
 //   is INVALID_TOPIC_EXCEPTION either way, as in Kafka.
 // * Topic ids (v10+) are metadata's, stable for the life of the topic.
+// * __consumer_offsets (internal_topics.go) is answered as Kafka lists it:
+//   IsInternal, in the all-topics answer and when named (by name or id),
+//   never auto-created. Strata keeps group offsets in etcd, so it is empty:
+//   1 partition, led by this node at epoch 0, with an id derived from the
+//   name (the same on every node). A real topic metadata may hold under that
+//   name is shadowed by it.
 // * v13's top-level ErrorCode (rebootstrap, KIP-1102) is always 0.
 
 import (
@@ -44,7 +50,13 @@ func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
 		for _, t := range s.meta.Topics() {
+			if isInternalTopic(t.Name) {
+				continue // shadowed by the internal topic, listed below
+			}
 			resp.Topics = append(resp.Topics, s.topicMetadata(ctx, t))
+		}
+		if t, ok := internalTopic(consumerOffsetsTopic); ok {
+			resp.Topics = append(resp.Topics, s.internalTopicMetadata(t))
 		}
 		return resp
 	}
@@ -55,7 +67,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 		var name string
 		switch {
 		case rt.TopicID != (metadata.TopicID{}):
-			t, ok := s.meta.TopicByID(rt.TopicID)
+			t, ok := s.clientTopicByID(rt.TopicID)
 			if !ok {
 				st := kmsg.NewMetadataResponseTopic()
 				st.TopicID = rt.TopicID
@@ -74,6 +86,10 @@ func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 		}
 		seen[name] = true
 
+		if t, ok := internalTopic(name); ok {
+			resp.Topics = append(resp.Topics, s.internalTopicMetadata(t))
+			continue
+		}
 		t, ok := s.meta.Topic(name)
 		if !ok {
 			var err error

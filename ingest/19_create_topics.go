@@ -23,6 +23,9 @@ package ingest
 //   REQUEST_TIMED_OUT, the topic may or may not exist, as in Kafka.
 // * v5+ returns NumPartitions, ReplicationFactor and the configs set; v7+
 //   the topic id.
+// * __consumer_offsets, the internal topic Metadata lists
+//   (internal_topics.go), exists: TOPIC_ALREADY_EXISTS (ValidateOnly too),
+//   and a name colliding with it ('.' versus '_') is INVALID_TOPIC_EXCEPTION.
 
 import (
 	"context"
@@ -118,6 +121,9 @@ func setCreateErr(st *kmsg.CreateTopicsResponseTopic, err *topicError) {
 func (s *Server) createTopic(ctx context.Context, rt *kmsg.CreateTopicsRequestTopic, validateOnly bool) (metadata.Topic, *topicError) {
 	if err := validateTopicName(rt.Topic); err != nil {
 		return metadata.Topic{}, topicErr(kerr.InvalidTopicException.Code, "%v", err)
+	}
+	if isInternalTopic(rt.Topic) {
+		return metadata.Topic{}, topicErr(kerr.TopicAlreadyExists.Code, "topic %q already exists: it is internal (Strata keeps group offsets in etcd)", rt.Topic)
 	}
 	if _, ok := s.meta.Topic(rt.Topic); ok {
 		return metadata.Topic{}, topicErr(kerr.TopicAlreadyExists.Code, "topic %q already exists", rt.Topic)

@@ -11,6 +11,14 @@ package ingest
 //   The data objects are left to the sweeper.
 // * TimeoutMillis bounds the etcd work (<= 0: adminTimeout): past it,
 //   REQUEST_TIMED_OUT, and the topic may or may not be gone, as in Kafka.
+// * The internal topic __consumer_offsets (internal_topics.go), by name or
+//   by its id, is INVALID_REQUEST with a message: there is nothing to
+//   delete (group offsets live in etcd). Kafka's brokers and controller
+//   would delete it (kafka-topics.sh refused only in its old --zookeeper
+//   mode); INVALID_REQUEST is what Kafka's controller answers for the
+//   internal topic it does protect (creating __cluster_metadata). A real
+//   topic of that name that metadata holds from before (shadowed) is
+//   deleted when named by name.
 
 import (
 	"context"
@@ -58,8 +66,12 @@ func (s *Server) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsR
 		switch {
 		case byID && rt.Topic != nil:
 			setDeleteErr(&e.st, kerr.InvalidRequest.Code, "name a topic by name or by id, not both")
+		case byID && rt.TopicID == consumerOffsetsID:
+			setDeleteErr(&e.st, kerr.InvalidRequest.Code, errDeleteInternal)
+			e.st.Topic = kmsg.StringPtr(consumerOffsetsTopic)
+			continue
 		case byID:
-			t, ok := s.meta.TopicByID(rt.TopicID)
+			t, ok := s.clientTopicByID(rt.TopicID)
 			if !ok {
 				setDeleteErr(&e.st, kerr.UnknownTopicID.Code, "unknown topic id")
 				continue
@@ -68,6 +80,11 @@ func (s *Server) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsR
 			e.st.Topic = kmsg.StringPtr(t.Name)
 		case rt.Topic != nil:
 			t, ok := s.meta.Topic(*rt.Topic)
+			if !ok && isInternalTopic(*rt.Topic) {
+				setDeleteErr(&e.st, kerr.InvalidRequest.Code, errDeleteInternal)
+				e.st.TopicID = consumerOffsetsID
+				continue
+			}
 			if !ok {
 				setDeleteErr(&e.st, kerr.UnknownTopicOrPartition.Code, "unknown topic")
 				continue
@@ -114,6 +131,10 @@ func (s *Server) deleteTopic(ctx context.Context, name string) error {
 	s.log.Info("deleted topic", "topic", name)
 	return nil
 }
+
+// errDeleteInternal is the message of a refused deletion of the internal
+// topic.
+const errDeleteInternal = "topic " + consumerOffsetsTopic + " is internal and cannot be deleted: Strata keeps group offsets in etcd, not in this topic"
 
 func setDeleteErr(st *kmsg.DeleteTopicsResponseTopic, code int16, msg string) {
 	st.ErrorCode = code

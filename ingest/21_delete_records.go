@@ -15,6 +15,9 @@ package ingest
 // * TimeoutMillis bounds the etcd work of the whole request (<= 0:
 //   adminTimeout); past it, REQUEST_TIMED_OUT, and the log start may or may
 //   not have moved, as in Kafka.
+// * The internal topic __consumer_offsets (internal_topics.go):
+//   INVALID_TOPIC_EXCEPTION for each of its partitions, as Kafka's
+//   ReplicaManager answers ("Cannot delete records of internal topic").
 
 import (
 	"context"
@@ -55,6 +58,12 @@ func (s *Server) handleDeleteRecords(ctx context.Context, req *kmsg.DeleteRecord
 // deleteRecords moves one partition's log start to offset and stores the
 // resulting log start in low; it returns the partition's error code.
 func (s *Server) deleteRecords(ctx context.Context, tp metadata.TP, offset int64, low *int64) int16 {
+	if t, ok := internalTopic(tp.Topic); ok {
+		if tp.Partition < 0 || tp.Partition >= t.Partitions {
+			return kerr.UnknownTopicOrPartition.Code
+		}
+		return kerr.InvalidTopicException.Code
+	}
 	if t, ok := s.meta.Topic(tp.Topic); !ok || tp.Partition < 0 || tp.Partition >= t.Partitions {
 		return kerr.UnknownTopicOrPartition.Code
 	}

@@ -15,6 +15,9 @@ package ingest
 //   leader's answer is right for whoever asks.
 // * An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION; a
 //   partition another node leads is NOT_LEADER_OR_FOLLOWER.
+// * The internal topic __consumer_offsets (internal_topics.go) is an empty
+//   partition at leader epoch 0: epoch 0 ends at offset 0, any other epoch
+//   is unknown (-1, -1).
 
 import (
 	"context"
@@ -46,6 +49,17 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, req *kmsg.Offse
 // endOffsetForEpoch answers one partition into sp, whose defaults (epoch -1,
 // end offset -1) stand for "unknown epoch".
 func (s *Server) endOffsetForEpoch(ctx context.Context, tp metadata.TP, rp kmsg.OffsetForLeaderEpochRequestTopicPartition, sp *kmsg.OffsetForLeaderEpochResponseTopicPartition) {
+	if t, ok := internalTopic(tp.Topic); ok {
+		switch {
+		case tp.Partition < 0 || tp.Partition >= t.Partitions:
+			sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		case checkLeaderEpoch(rp.CurrentLeaderEpoch, internalLeaderEpoch) != 0:
+			sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, internalLeaderEpoch)
+		case rp.LeaderEpoch == internalLeaderEpoch:
+			sp.LeaderEpoch, sp.EndOffset = internalLeaderEpoch, 0
+		}
+		return
+	}
 	if t, ok := s.meta.Topic(tp.Topic); !ok || tp.Partition < 0 || tp.Partition >= t.Partitions {
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return

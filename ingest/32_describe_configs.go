@@ -21,6 +21,7 @@ package ingest
 //   adds a line of documentation. ConfigType (v3+) is always set.
 
 import (
+	"context"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -45,6 +46,10 @@ func (s *Server) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) *kmsg.D
 			if err = s.checkBrokerResource(rr.ResourceName); err == nil {
 				r.Configs = s.describeBrokerConfigs(rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
 			}
+		case kmsg.ConfigResourceTypeGroupConfig:
+			ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+			r.Configs, err = s.describeGroupConfigs(ctx, rr.ResourceName, rr.ConfigNames)
+			cancel()
 		default:
 			err = unsupportedResource(rr.ResourceType)
 		}
@@ -73,5 +78,5 @@ func (s *Server) checkBrokerResource(name string) *topicError {
 // unsupportedResource is the answer for a config resource type Strata has
 // no configs for.
 func unsupportedResource(typ kmsg.ConfigResourceType) *topicError {
-	return topicErr(kerr.InvalidRequest.Code, "config resource type %v (%d) is not supported: only TOPIC and BROKER", typ, int8(typ))
+	return topicErr(kerr.InvalidRequest.Code, "config resource type %v (%d) is not supported: only TOPIC, BROKER and GROUP", typ, int8(typ))
 }

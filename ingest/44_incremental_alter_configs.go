@@ -14,6 +14,7 @@ package ingest
 //   APPEND or SUBTRACT is INVALID_REQUEST, an unknown operation
 //   INVALID_REQUEST, a config named twice INVALID_REQUEST (all as Kafka);
 //   nothing of that resource changes then.
+// * GROUP resources: groupconfig.go.
 // * BROKER resources, other resource types, resources named twice,
 //   ValidateOnly and timeouts: as AlterConfigs.
 // * APPEND and SUBTRACT start from the configs in this node's metadata cache;
@@ -55,6 +56,9 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *kmsg.In
 // incrementalAlterResource handles one resource of an
 // IncrementalAlterConfigs.
 func (s *Server) incrementalAlterResource(ctx context.Context, rr kmsg.IncrementalAlterConfigsRequestResource, dup, validateOnly bool) *topicError {
+	if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig {
+		return s.alterGroupConfig(ctx, rr, dup, validateOnly)
+	}
 	if done, err := s.checkAlterResource(rr.ResourceType, rr.ResourceName, dup, len(rr.Configs)); done || err != nil {
 		return err
 	}

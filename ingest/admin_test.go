@@ -71,7 +71,7 @@ func TestMetadata(t *testing.T) {
 	}
 
 	// Which topics a request means.
-	all := len(n.meta.Topics()) // known, auto-v1, auto-v9
+	all := len(n.meta.Topics()) + 1 // known, auto-v1, auto-v9, and the internal __consumer_offsets
 	for _, tc := range []struct {
 		name string
 		req  *kmsg.MetadataRequest

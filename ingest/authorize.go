@@ -213,6 +213,9 @@ func (s *Server) authorize(r *request) (deny kmsg.Response, patch func(kmsg.Resp
 			}
 		}
 	}
+	if deny, patch, ok := s.authorizeNewGroups(r); ok {
+		return deny, patch
+	}
 	if deny, patch, ok := s.authorizeGroups(r); ok {
 		return deny, patch
 	}
@@ -236,12 +239,18 @@ func (s *Server) canConfigResource(r *request, rt kmsg.ConfigResourceType, name 
 	if rt == kmsg.ConfigResourceTypeTopic {
 		return s.canTopic(r, op, name)
 	}
+	if rt == kmsg.ConfigResourceTypeGroupConfig {
+		return s.canGroup(r, op, name)
+	}
 	return s.canCluster(r, op) // broker and broker-logger configs
 }
 
 func configDenied(rt kmsg.ConfigResourceType) int16 {
 	if rt == kmsg.ConfigResourceTypeTopic {
 		return topicDenied
+	}
+	if rt == kmsg.ConfigResourceTypeGroupConfig {
+		return groupDenied
 	}
 	return clusterDenied
 }
@@ -281,7 +290,7 @@ func (s *Server) topicName(name string, id [16]byte) string {
 	if name != "" {
 		return name
 	}
-	if t, ok := s.meta.TopicByID(id); ok {
+	if t, ok := s.clientTopicByID(id); ok {
 		return t.Name
 	}
 	return ""
@@ -332,7 +341,7 @@ func (s *Server) authorizeMetadata(r *request, req *kmsg.MetadataRequest) (kmsg.
 			return false
 		}
 		// Auto-creating a topic takes CREATE, as in Kafka.
-		if _, exists := s.meta.Topic(name); !exists && req.AllowAutoTopicCreation && s.cfg.AutoCreateTopics {
+		if _, exists := s.clientTopic(name); !exists && req.AllowAutoTopicCreation && s.cfg.AutoCreateTopics {
 			return clusterCreate || s.canTopic(r, kmsg.ACLOperationCreate, name)
 		}
 		return true

@@ -233,7 +233,7 @@ func TestDescribeConfigs(t *testing.T) {
 		{"another broker", kmsg.ConfigResourceTypeBroker, "2", kerr.InvalidRequest.Code},
 		{"not a broker id", kmsg.ConfigResourceTypeBroker, "one", kerr.InvalidRequest.Code},
 		{"broker logger", kmsg.ConfigResourceTypeBrokerLogger, "1", kerr.InvalidRequest.Code},
-		{"group", kmsg.ConfigResourceTypeGroupConfig, "g", kerr.InvalidRequest.Code},
+		{"client metrics", kmsg.ConfigResourceTypeClientMetrics, "m", kerr.InvalidRequest.Code},
 	}
 	for _, tt := range errs {
 		r := roundTrip[*kmsg.DescribeConfigsResponse](c, describeReq(4, tt.typ, tt.res)).Resources[0]

@@ -58,6 +58,27 @@ func (s *Server) dispatch(ctx context.Context, r *request) (kmsg.Response, func(
 		return nil, s.handleListGroups(body), nil
 	case *kmsg.DeleteGroupsRequest:
 		return nil, s.handleDeleteGroups(body), nil
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return nil, s.handleConsumerGroupHeartbeat(r, body), nil
+	case *kmsg.ConsumerGroupDescribeRequest:
+		return nil, s.handleConsumerGroupDescribe(body), nil
+	case *kmsg.ShareGroupHeartbeatRequest:
+		return nil, s.handleShareGroupHeartbeat(r, body), nil
+	case *kmsg.ShareGroupDescribeRequest:
+		return nil, s.handleShareGroupDescribe(body), nil
+	// Share fetches wait on the writer as fetches do.
+	case *kmsg.ShareFetchRequest:
+		return nil, s.handleShareFetch(r, body), nil
+	case *kmsg.ShareAcknowledgeRequest:
+		return nil, s.handleShareAcknowledge(body), nil
+	case *kmsg.DescribeShareGroupOffsetsRequest:
+		return s.handleDescribeShareGroupOffsets(ctx, body), nil, nil
+	case *kmsg.AlterShareGroupOffsetsRequest:
+		return s.handleAlterShareGroupOffsets(ctx, body), nil, nil
+	case *kmsg.DeleteShareGroupOffsetsRequest:
+		return s.handleDeleteShareGroupOffsets(ctx, body), nil, nil
+	case *kmsg.ReadShareGroupStateRequest:
+		return s.handleReadShareGroupState(ctx, body), nil, nil
 	// Admin and producer requests: answered in request order on the
 	// reader, as CreateTopics is.
 	case *kmsg.DeleteRecordsRequest:

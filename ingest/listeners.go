@@ -148,23 +148,21 @@ func (s *Server) onListener(name string, resp kmsg.Response) {
 	nodes := s.meta.Nodes()
 	switch r := resp.(type) {
 	case *kmsg.MetadataResponse:
-		kept := r.Brokers[:0]
-		for _, b := range r.Brokers {
-			if h, p, ok := s.addrOn(name, b.NodeID, nodes); ok {
-				b.Host, b.Port = h, p
-				kept = append(kept, b)
-			}
-		}
-		r.Brokers = kept
+		r.Brokers = onListenerNodes(s, name, nodes, r.Brokers, func(b *kmsg.MetadataResponseBroker) (int32, *string, *int32) {
+			return b.NodeID, &b.Host, &b.Port
+		})
 	case *kmsg.DescribeClusterResponse:
-		kept := r.Brokers[:0]
-		for _, b := range r.Brokers {
-			if h, p, ok := s.addrOn(name, b.NodeID, nodes); ok {
-				b.Host, b.Port = h, p
-				kept = append(kept, b)
-			}
-		}
-		r.Brokers = kept
+		r.Brokers = onListenerNodes(s, name, nodes, r.Brokers, func(b *kmsg.DescribeClusterResponseBroker) (int32, *string, *int32) {
+			return b.NodeID, &b.Host, &b.Port
+		})
+	case *kmsg.ShareFetchResponse:
+		r.NodeEndpoints = onListenerNodes(s, name, nodes, r.NodeEndpoints, func(b *kmsg.ShareFetchResponseNodeEndpoint) (int32, *string, *int32) {
+			return b.NodeID, &b.Host, &b.Port
+		})
+	case *kmsg.ShareAcknowledgeResponse:
+		r.NodeEndpoints = onListenerNodes(s, name, nodes, r.NodeEndpoints, func(b *kmsg.ShareAcknowledgeResponseNodeEndpoint) (int32, *string, *int32) {
+			return b.NodeID, &b.Host, &b.Port
+		})
 	case *kmsg.FindCoordinatorResponse:
 		if r.Version < 4 {
 			if r.ErrorCode == 0 {
@@ -183,4 +181,20 @@ func (s *Server) onListener(name string, resp kmsg.Response) {
 			}
 		}
 	}
+}
+
+// onListenerNodes keeps the nodes of a response that have an address on
+// listener name, with that address; field gives a node's id and where its
+// host and port are.
+func onListenerNodes[T any](s *Server, name string, nodes []metadata.Node, in []T, field func(*T) (int32, *string, *int32)) []T {
+	kept := in[:0]
+	for i := range in {
+		b := in[i]
+		id, host, port := field(&b)
+		if h, p, ok := s.addrOn(name, id, nodes); ok {
+			*host, *port = h, p
+			kept = append(kept, b)
+		}
+	}
+	return kept
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-io/strata/ingest/group"
+	"github.com/strata-io/strata/ingest/share"
 	"github.com/strata-io/strata/ingest/txn"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/tier"
@@ -111,6 +112,12 @@ type Server struct {
 	// fetchBudget bounds fetch response bytes in flight.
 	fetchBudget *byteBudget
 
+	// gcfg caches group configs (groupconfig.go).
+	gcfg groupConfigs
+	// shares holds the share-group state of the partitions this node
+	// leads, and the share sessions of members fetching from it.
+	shares *share.Manager
+
 	// groups coordinates every consumer group; made by NewServer,
 	// closed by Close.
 	groups *group.Coordinator
@@ -176,7 +183,15 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 		s.cfg.IdleTimeout = defaultIdleTimeout
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
+	if cfg.Groups.GroupConfig == nil {
+		cfg.Groups.GroupConfig = func(g string) map[string]string {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return s.groupConfig(ctx, g)
+		}
+	}
 	s.groups = newCoordinator(cfg, meta, logger, reg)
+	s.shares = share.NewManager(meta)
 	s.txns = s.newTxnCoordinator()
 	s.authz = newAuthorizer(cfg.Authorizer, meta)
 	s.quotas = newQuotaManager(s)

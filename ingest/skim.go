@@ -213,6 +213,63 @@ func skimWith(s *skimmer, req kmsg.Request) bool {
 		skimJoinGroup(s, v)
 	case *kmsg.HeartbeatRequest:
 		skimHeartbeat(s, v)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		skimConsumerGroupHeartbeat(s, v)
+	case *kmsg.ConsumerGroupDescribeRequest, *kmsg.ShareGroupDescribeRequest:
+		s.array(func() { s.str(false) })
+		s.skip(1) // IncludeAuthorizedOperations
+		s.tags(nil)
+	case *kmsg.ShareGroupHeartbeatRequest:
+		s.str(false) // GroupID
+		s.str(false) // MemberID
+		s.skip(4)    // MemberEpoch
+		s.str(true)  // RackID
+		s.array(func() { s.str(false) })
+		s.tags(nil)
+	case *kmsg.ShareFetchRequest:
+		skimShareFetch(s, v)
+	case *kmsg.ShareAcknowledgeRequest:
+		skimShareAcknowledge(s, v)
+	case *kmsg.DescribeShareGroupOffsetsRequest:
+		s.array(func() {
+			s.str(false) // GroupID
+			s.array(func() {
+				s.str(false)
+				s.array(func() { s.skip(4) })
+				s.tags(nil)
+			})
+			s.tags(nil)
+		})
+		s.tags(nil)
+	case *kmsg.AlterShareGroupOffsetsRequest:
+		s.str(false)
+		s.array(func() {
+			s.str(false)
+			s.array(func() {
+				s.skip(4 + 8) // Partition, StartOffset
+				s.tags(nil)
+			})
+			s.tags(nil)
+		})
+		s.tags(nil)
+	case *kmsg.ReadShareGroupStateRequest:
+		s.str(false) // GroupID
+		s.array(func() {
+			s.skip(uuidLen)
+			s.array(func() {
+				s.skip(4 + 4) // Partition, LeaderEpoch
+				s.tags(nil)
+			})
+			s.tags(nil)
+		})
+		s.tags(nil)
+	case *kmsg.DeleteShareGroupOffsetsRequest:
+		s.str(false)
+		s.array(func() {
+			s.str(false)
+			s.tags(nil)
+		})
+		s.tags(nil)
 	case *kmsg.LeaveGroupRequest:
 		skimLeaveGroup(s, v)
 	case *kmsg.SyncGroupRequest:
@@ -880,5 +937,83 @@ func skimListTransactions(s *skimmer, v int16) {
 	if v >= 2 {
 		s.str(true) // TransactionalIDPattern
 	}
+	s.tags(nil)
+}
+
+func skimConsumerGroupHeartbeat(s *skimmer, v int16) {
+	s.str(false) // Group
+	s.str(false) // MemberID
+	s.skip(4)    // MemberEpoch
+	s.str(true)  // InstanceID
+	s.str(true)  // RackID
+	s.skip(4)    // RebalanceTimeoutMillis
+	s.array(func() { s.str(false) })
+	if v >= 1 {
+		s.str(true) // SubscribedTopicRegex
+	}
+	s.str(true) // ServerAssignor
+	s.array(func() {
+		s.skip(uuidLen)
+		s.array(func() { s.skip(4) })
+		s.tags(nil)
+	})
+	s.tags(nil)
+}
+
+// skimShareAcks passes acknowledgement batches.
+func skimShareAcks(s *skimmer) {
+	s.array(func() {
+		s.skip(8 + 8) // FirstOffset, LastOffset
+		s.array(func() { s.skip(1) })
+		s.tags(nil)
+	})
+}
+
+func skimShareFetch(s *skimmer, v int16) {
+	s.str(true)           // GroupID
+	s.str(true)           // MemberID
+	s.skip(4 + 4 + 4 + 4) // ShareSessionEpoch, MaxWaitMillis, MinBytes, MaxBytes
+	if v >= 1 {
+		s.skip(4 + 4) // MaxRecords, BatchSize
+	}
+	if v >= 2 {
+		s.skip(1 + 1) // ShareAcquireMode, IsRenewAck
+	}
+	s.array(func() {
+		s.skip(uuidLen)
+		s.array(func() {
+			s.skip(4) // Partition
+			if v == 0 {
+				s.skip(4) // PartitionMaxBytes
+			}
+			skimShareAcks(s)
+			s.tags(nil)
+		})
+		s.tags(nil)
+	})
+	s.array(func() { // ForgottenTopicsData
+		s.skip(uuidLen)
+		s.array(func() { s.skip(4) })
+		s.tags(nil)
+	})
+	s.tags(nil)
+}
+
+func skimShareAcknowledge(s *skimmer, v int16) {
+	s.str(true) // GroupID
+	s.str(true) // MemberID
+	s.skip(4)   // ShareSessionEpoch
+	if v >= 2 {
+		s.skip(1) // IsRenewAck
+	}
+	s.array(func() {
+		s.skip(uuidLen)
+		s.array(func() {
+			s.skip(4) // Partition
+			skimShareAcks(s)
+			s.tags(nil)
+		})
+		s.tags(nil)
+	})
 	s.tags(nil)
 }

@@ -37,14 +37,17 @@ func validateTopicName(name string) error {
 	return nil
 }
 
-// collision returns an existing topic whose name differs from name only in
-// '.' versus '_', which Kafka forbids because both map to the same metric
-// names.
+// collision returns an existing topic, the internal one included, whose
+// name differs from name only in '.' versus '_', which Kafka forbids because
+// both map to the same metric names.
 func (s *Server) collision(name string) (string, bool) {
 	if !strings.ContainsAny(name, "._") {
 		return "", false
 	}
 	norm := strings.ReplaceAll(name, ".", "_")
+	if name != consumerOffsetsTopic && strings.ReplaceAll(consumerOffsetsTopic, ".", "_") == norm {
+		return consumerOffsetsTopic, true
+	}
 	for _, t := range s.meta.Topics() {
 		if t.Name != name && strings.ReplaceAll(t.Name, ".", "_") == norm {
 			return t.Name, true

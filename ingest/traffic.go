@@ -93,6 +93,16 @@ func (t *traffic) fetched(resp *kmsg.FetchResponse) {
 	}
 }
 
+// shared counts what a ShareFetch hands out of one partition: the batches
+// and the records acquired.
+func (t *traffic) shared(topic string, partition int32, bytes, records int) {
+	c := t.part(metadata.TP{Topic: topic, Partition: partition})
+	c.BytesOut.Add(int64(bytes))
+	c.RecordsOut.Add(int64(records))
+	t.bytesOut.WithLabelValues(topic).Add(float64(bytes))
+	t.recordsOut.WithLabelValues(topic).Add(float64(records))
+}
+
 // forgetTopic drops a deleted topic's counts and series.
 func (t *traffic) forgetTopic(topic string) {
 	t.mu.Lock()

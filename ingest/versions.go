@@ -44,6 +44,19 @@ var served = map[int16]versionRange{
 	int16(kmsg.DeleteGroups):    {advertisedMin: 0, min: 0, max: 2},
 	int16(kmsg.OffsetDelete):    {advertisedMin: 0, min: 0, max: 0},
 
+	// KIP-848 consumer groups and KIP-932 share groups (Kafka 4.2's
+	// ranges; share v0 was early access, not served).
+	int16(kmsg.ConsumerGroupHeartbeat):    {advertisedMin: 0, min: 0, max: 1},
+	int16(kmsg.ConsumerGroupDescribe):     {advertisedMin: 0, min: 0, max: 1},
+	int16(kmsg.ShareGroupHeartbeat):       {advertisedMin: 1, min: 1, max: 1},
+	int16(kmsg.ShareGroupDescribe):        {advertisedMin: 1, min: 1, max: 1},
+	int16(kmsg.ShareFetch):                {advertisedMin: 1, min: 1, max: 2},
+	int16(kmsg.ShareAcknowledge):          {advertisedMin: 1, min: 1, max: 2},
+	int16(kmsg.DescribeShareGroupOffsets): {advertisedMin: 0, min: 0, max: 1},
+	int16(kmsg.AlterShareGroupOffsets):    {advertisedMin: 0, min: 0, max: 0},
+	int16(kmsg.DeleteShareGroupOffsets):   {advertisedMin: 0, min: 0, max: 0},
+	int16(kmsg.ReadShareGroupState):       {advertisedMin: 0, min: 0, max: 0},
+
 	// Admin and producer requests, served from v0 where kmsg knows it:
 	// kafkajs and older sarama settings send the low, non-flexible ones.
 	int16(kmsg.DeleteRecords):           {advertisedMin: 0, min: 0, max: 2},

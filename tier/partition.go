@@ -483,6 +483,10 @@ func (p *Partition) LogStartOffset() int64 {
 // LeaderEpoch is this node's leader epoch for the partition.
 func (p *Partition) LeaderEpoch() int32 { return p.lead.Epoch }
 
+// Leadership is the leadership this node holds the partition under; writes
+// of state kept with the leader (share groups) are conditional on it.
+func (p *Partition) Leadership() metadata.Leadership { return p.lead }
+
 // EndOffsetForEpoch answers OffsetForLeaderEpoch: the end offset of the
 // given leader epoch as this leader knows it. For the current epoch that is
 // the high watermark; for any earlier one, the offset where the current

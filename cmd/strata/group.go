@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -114,9 +115,13 @@ func groupList(ctx context.Context, cl *kgo.Client, w io.Writer) error {
 	}
 	sort.Slice(resp.Groups, func(i, j int) bool { return resp.Groups[i].Group < resp.Groups[j].Group })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL TYPE")
+	fmt.Fprintln(tw, "GROUP\tTYPE\tSTATE\tPROTOCOL TYPE")
 	for _, g := range resp.Groups {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Group, g.GroupState, g.ProtocolType)
+		typ := g.GroupType
+		if typ == "" {
+			typ = "classic"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Group, typ, g.GroupState, g.ProtocolType)
 	}
 	return tw.Flush()
 }
@@ -133,7 +138,7 @@ func groupDescribe(ctx context.Context, cl *kgo.Client, w io.Writer, name string
 	if proto == "" {
 		proto = "-"
 	}
-	fmt.Fprintf(w, "group %s  state %s  protocol %s  members %d  lag %d\n", name, g.State, proto, len(g.Members), g.Lag)
+	fmt.Fprintf(w, "group %s  type %s  state %s  protocol %s  members %d  lag %d\n", name, g.Type, g.State, proto, len(g.Members), g.Lag)
 	if len(g.Members) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "MEMBER\tINSTANCE\tCLIENT\tHOST")
@@ -147,13 +152,31 @@ func groupDescribe(ctx context.Context, cl *kgo.Client, w io.Writer, name string
 		tw.Flush()
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tHIGH WATERMARK\tLAG\tMEMBER")
 	dash := func(v int64) string {
 		if v < 0 {
 			return "-"
 		}
 		return fmt.Sprint(v)
 	}
+	if g.Type == "share" {
+		// A share group has no committed offsets: each partition has a
+		// start offset (the oldest record not yet acknowledged), records
+		// in flight, and the lag (in flight plus not yet delivered).
+		fmt.Fprintln(tw, "TOPIC\tPARTITION\tSTART OFFSET\tIN FLIGHT\tLAG\tOLDEST UNACKED\tMEMBERS")
+		for _, p := range g.Partitions {
+			age := "-"
+			if p.OldestUnackedMs >= 0 {
+				age = (time.Duration(p.OldestUnackedMs) * time.Millisecond).Round(time.Millisecond).String()
+			}
+			m := p.Member
+			if m == "" {
+				m = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\n", p.Topic, p.Partition, dash(p.StartOffset), p.InFlight, dash(p.Lag), age, m)
+		}
+		return tw.Flush()
+	}
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tHIGH WATERMARK\tLAG\tMEMBER")
 	for _, p := range g.Partitions {
 		m := p.Member
 		if m == "" {

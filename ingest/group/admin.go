@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 
@@ -107,8 +108,31 @@ func (c *Coordinator) describe(ctx context.Context, name string, version int16, 
 	defer g.unlockOffsets()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.existsLocked() {
+	if g.kind == "" || g.kind == kindConsumer {
+		g.loadConsumerLocked()
+	}
+	if g.kind == kindShare || !g.existsLocked() {
 		notFound()
+		return
+	}
+	if g.kind == kindConsumer && g.cons != nil {
+		// A KIP-848 group, shown as Kafka 4 shows one to classic
+		// tools: its members with their subscriptions and assignments.
+		cg := g.cons
+		sg.State, sg.ProtocolType, sg.Protocol = g.consumerStateLocked(), "consumer", cg.Assignor
+		for _, id := range sortedKeys(cg.Members) {
+			m := cg.Members[id]
+			dm := kmsg.NewDescribeGroupsResponseGroupMember()
+			dm.MemberID, dm.InstanceID, dm.ClientID, dm.ClientHost = m.ID, m.InstanceID, m.ClientID, m.Host
+			md := kmsg.ConsumerMemberMetadata{Version: 0, Topics: m.Topics}
+			dm.ProtocolMetadata = md.AppendTo(nil)
+			var a kmsg.ConsumerMemberAssignment
+			for _, t := range sortedKeys(m.Assigned) {
+				a.Topics = append(a.Topics, kmsg.ConsumerMemberAssignmentTopic{Topic: t, Partitions: slices.Clone(m.Assigned[t])})
+			}
+			dm.MemberAssignment = a.AppendTo(nil)
+			sg.Members = append(sg.Members, dm)
+		}
 		return
 	}
 	sg.State = g.state.String()
@@ -143,24 +167,39 @@ func (c *Coordinator) describe(ctx context.Context, name string, version int16, 
 // case-insensitively as Kafka does.
 func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	type entry struct{ state, protocolType string }
+	type entry struct{ state, protocolType, kind string }
 	found := make(map[string]entry)
 	for _, g := range c.snapshot() {
 		g.mu.Lock()
 		if !g.dead && !g.stopped {
-			found[g.name] = entry{g.state.String(), g.protocolType}
+			switch {
+			case g.kind == kindShare:
+				st := "Empty"
+				if len(g.smembers) > 0 {
+					st = "Stable"
+				}
+				found[g.name] = entry{st, "share", kindShare}
+			case g.kind == kindConsumer && g.cons != nil:
+				found[g.name] = entry{g.consumerStateLocked(), "consumer", kindConsumer}
+			default:
+				found[g.name] = entry{g.state.String(), g.protocolType, kindClassic}
+			}
 		}
 		g.mu.Unlock()
 	}
-	stored, err := c.store.ListOffsetGroups(ctx)
+	stored, err := c.store.ListStoredGroups(ctx)
 	if err != nil {
-		c.log.Warn("group: listing groups with offsets", "err", err)
+		c.log.Warn("group: listing stored groups", "err", err)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp
 	}
-	for _, name := range stored {
-		if _, ok := found[name]; !ok && c.owns(name) {
-			found[name] = entry{Empty.String(), ""}
+	for _, sg := range stored {
+		if _, ok := found[sg.Name]; !ok && c.owns(sg.Name) {
+			pt := ""
+			if sg.Kind != kindClassic {
+				pt = sg.Kind
+			}
+			found[sg.Name] = entry{Empty.String(), pt, sg.Kind}
 		}
 	}
 	matches := func(filter []string, v string) bool {
@@ -184,14 +223,14 @@ func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsReques
 		if req.Version >= 4 && !matches(req.StatesFilter, e.state) {
 			continue
 		}
-		if req.Version >= 5 && !matches(req.TypesFilter, "classic") {
+		if req.Version >= 5 && !matches(req.TypesFilter, e.kind) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
 		lg.Group = name
 		lg.ProtocolType = e.protocolType
 		lg.GroupState = e.state
-		lg.GroupType = "classic"
+		lg.GroupType = e.kind
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp

@@ -40,6 +40,16 @@ type Store interface {
 	// Topic returns a topic of the cluster: OffsetCommit and OffsetDelete
 	// refuse partitions of topics that do not exist, as Kafka does.
 	Topic(name string) (metadata.Topic, bool)
+	// TopicByID and Topics resolve KIP-848 assignments (topic ids) and
+	// regex subscriptions.
+	TopicByID(id metadata.TopicID) (metadata.Topic, bool)
+	Topics() []metadata.Topic
+	// ConsumerGroupState and PutConsumerGroupState read and write a
+	// KIP-848 group's state (nil: none / delete).
+	ConsumerGroupState(ctx context.Context, group string) ([]byte, error)
+	PutConsumerGroupState(ctx context.Context, group string, state []byte) error
+	// ListStoredGroups returns every group etcd keeps anything of.
+	ListStoredGroups(ctx context.Context) ([]metadata.StoredGroup, error)
 }
 
 // Config configures a Coordinator. Zero values take the defaults noted.
@@ -88,6 +98,17 @@ type Config struct {
 	// otherwise move committed offsets back past what the group committed
 	// elsewhere meanwhile. Nil: never changes.
 	LeaseEpoch func() int64
+	// GroupConfig returns a group's configs (IncrementalAlterConfigs on
+	// a GROUP resource): heartbeat intervals and session timeouts of
+	// consumer-protocol and share members. Nil: none, the defaults
+	// apply.
+	GroupConfig func(group string) map[string]string
+	// ConsumerHeartbeatInterval and ConsumerSessionTimeout are the
+	// defaults of consumer-protocol and share members
+	// (group.consumer.heartbeat.interval.ms and
+	// group.consumer.session.timeout.ms: 5s and 45s).
+	ConsumerHeartbeatInterval time.Duration
+	ConsumerSessionTimeout    time.Duration
 }
 
 // Defaults applied by New.
@@ -215,7 +236,7 @@ func (c *Coordinator) Close() {
 	for _, g := range gs {
 		g.mu.Lock()
 		g.shutdownLocked()
-		c.m.members.Sub(float64(len(g.members)))
+		c.m.members.Sub(float64(len(g.members) + len(g.smembers) + len(g.cmembers)))
 		g.mu.Unlock()
 	}
 	c.m.groups.Sub(float64(len(gs)))

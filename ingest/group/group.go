@@ -101,6 +101,23 @@ type group struct {
 	offsetsVersion int64
 	offsets        map[metadata.TP]metadata.CommittedOffset
 	offBusy        bool // an offset operation holds offMu: do not forget the group
+
+	// kind is what the group's members speak: "" until the first member
+	// comes, kindClassic, kindConsumer (KIP-848, consumer.go) or
+	// kindShare (KIP-932, share.go).
+	kind string
+
+	// Share group membership (share.go).
+	smembers  map[string]*shareMember
+	sepoch    int32  // group epoch
+	sassigned int32  // the epoch the assignment was computed for
+	ssig      string // subscribed topics and partition counts assigned for
+
+	// KIP-848 consumer group (consumer.go).
+	cons *consumerGroup
+	// cmembers aliases cons.members (nil when cons is nil), for the checks
+	// shared with classic and share groups.
+	cmembers map[string]*consumerMember
 }
 
 // member is one member of a group.
@@ -726,7 +743,7 @@ func (g *group) maybeForgetLocked() {
 // members, outstanding member ids or (as far as the cache knows) committed
 // offsets. A group that is not is described as Dead and cannot be deleted.
 func (g *group) existsLocked() bool {
-	return len(g.members) > 0 || len(g.pending) > 0 || len(g.offsets) > 0
+	return len(g.members) > 0 || len(g.pending) > 0 || len(g.offsets) > 0 || len(g.smembers) > 0 || len(g.cmembers) > 0
 }
 
 // dieLocked removes the group from the coordinator and stops its timers.
@@ -750,6 +767,13 @@ func (g *group) stopTimersLocked() {
 	for _, m := range g.members {
 		g.c.stopTimer(m.timer)
 		m.timer = nil
+	}
+	for _, m := range g.smembers {
+		g.c.stopTimer(m.timer)
+		m.timer = nil
+	}
+	for _, m := range g.cmembers {
+		m.stopTimers(g.c)
 	}
 }
 

@@ -78,6 +78,10 @@ func (c *Coordinator) Join(ctx context.Context, cl Client, req *kmsg.JoinGroupRe
 		if code != 0 {
 			return fail(code)
 		}
+		if out, done := g.joinOtherKindLocked(cl, req, session, rebalance); done {
+			g.mu.Unlock()
+			return out
+		}
 		ch, out := g.joinLocked(cl, req, session, rebalance)
 		g.mu.Unlock()
 		if ch == nil {
@@ -309,6 +313,9 @@ func (c *Coordinator) existing(name string) (*group, int16) {
 }
 
 func (g *group) syncLocked(req *kmsg.SyncGroupRequest) (chan *kmsg.SyncGroupResponse, *kmsg.SyncGroupResponse) {
+	if g.isConsumerGroupLocked() {
+		return nil, g.classicSyncLocked(req)
+	}
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 	fail := func(code int16) (chan *kmsg.SyncGroupResponse, *kmsg.SyncGroupResponse) {
 		resp.ErrorCode = code
@@ -367,6 +374,9 @@ func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatRespo
 		return resp
 	}
 	defer g.mu.Unlock()
+	if g.isConsumerGroupLocked() {
+		return g.classicHeartbeatLocked(req)
+	}
 	if code := g.validateMemberLocked(req.MemberID, req.InstanceID, false); code != 0 {
 		resp.ErrorCode = code
 		return resp
@@ -435,6 +445,12 @@ func (c *Coordinator) Leave(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRespons
 		return answer()
 	}
 	defer g.mu.Unlock()
+	if g.isConsumerGroupLocked() {
+		for i, lm := range leaving {
+			codes[i] = g.classicLeaveLocked(lm.MemberID, lm.InstanceID)
+		}
+		return answer()
+	}
 	for i, lm := range leaving {
 		switch {
 		case lm.MemberID == "":

@@ -92,6 +92,33 @@ func (g *group) unlockOffsets() {
 // sarama's and librdkafka's manual commits); anything naming a member must
 // come from a current member of the current generation.
 func (g *group) validateCommitLocked(req *kmsg.OffsetCommitRequest) int16 {
+	if g.kind == "" || g.kind == kindConsumer {
+		if code := g.loadConsumerLocked(); code != 0 {
+			return code
+		}
+	}
+	if g.kind == kindShare && len(g.smembers) > 0 {
+		return kerr.GroupIDNotFound.Code
+	}
+	if g.kind == kindConsumer {
+		// KIP-848: the generation is the member epoch.
+		if req.Generation < 0 && req.MemberID == "" {
+			if len(g.cons.Members) > 0 {
+				return kerr.UnknownMemberID.Code
+			}
+			return 0
+		}
+		m := g.cons.Members[req.MemberID]
+		switch {
+		case m == nil || m.Left:
+			return kerr.UnknownMemberID.Code
+		case m.Classic && req.Generation != m.Epoch:
+			return kerr.IllegalGeneration.Code
+		case req.Generation != m.Epoch:
+			return kerr.StaleMemberEpoch.Code
+		}
+		return 0
+	}
 	if req.Generation < 0 && g.state == Empty {
 		return 0
 	}

@@ -14,7 +14,9 @@ import (
 // Group is a consumer group as DescribeGroups, OffsetFetch and ListOffsets
 // show it.
 type Group struct {
-	Name         string           `json:"name"`
+	Name string `json:"name"`
+	// Type is "classic", "consumer" (KIP-848) or "share" (KIP-932).
+	Type         string           `json:"type"`
 	State        string           `json:"state"`
 	ProtocolType string           `json:"protocol_type"`
 	Protocol     string           `json:"protocol"`
@@ -44,6 +46,14 @@ type GroupPartition struct {
 	// Lag is HighWatermark - Committed (never negative), -1 with no commit.
 	Lag    int64  `json:"lag"`
 	Member string `json:"member,omitempty"`
+	// Share groups: the share partition's start offset (the oldest
+	// record not yet acknowledged), the records in flight (delivered or
+	// deliverable, not yet acknowledged or archived, between the start
+	// offset and the last delivered) and the age of the record at the
+	// start offset, in milliseconds (-1 when nothing waits).
+	StartOffset     int64 `json:"start_offset,omitempty"`
+	InFlight        int64 `json:"in_flight,omitempty"`
+	OldestUnackedMs int64 `json:"oldest_unacked_ms,omitempty"`
 }
 
 // ErrGroupNotFound: the group has no members and no committed offsets.
@@ -63,10 +73,20 @@ func DescribeGroup(ctx context.Context, cl *kgo.Client, name string) (Group, err
 		return Group{}, fmt.Errorf("no answer for group %s", name)
 	}
 	g := dresp.Groups[0]
+	if g.ErrorCode == kerr.GroupIDNotFound.Code || (g.ErrorCode == 0 && g.State == "Dead") {
+		if sg, ok, err := describeShareGroup(ctx, cl, name); err != nil || ok {
+			return sg, err
+		}
+	}
 	if err := kerr.ErrorForCode(g.ErrorCode); err != nil {
 		return Group{}, err
 	}
-	out := Group{Name: name, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol}
+	out := Group{Name: name, Type: "classic", State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol}
+	creq := kmsg.NewPtrConsumerGroupDescribeRequest()
+	creq.Groups = []string{name}
+	if cresp, err := creq.RequestWith(ctx, cl); err == nil && len(cresp.Groups) == 1 && cresp.Groups[0].ErrorCode == 0 {
+		out.Type = "consumer"
+	}
 
 	freq := kmsg.NewPtrOffsetFetchRequest()
 	freq.Group = name
@@ -156,14 +176,19 @@ func DescribeGroup(ctx context.Context, cl *kgo.Client, name string) (Group, err
 		}
 		out.Partitions = append(out.Partitions, *p)
 	}
-	sort.Slice(out.Partitions, func(i, j int) bool {
-		a, b := out.Partitions[i], out.Partitions[j]
+	sortPartitions(out.Partitions)
+	return out, nil
+}
+
+// sortPartitions orders partitions by topic, then number.
+func sortPartitions(ps []GroupPartition) {
+	sort.Slice(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
 		if a.Topic != b.Topic {
 			return a.Topic < b.Topic
 		}
 		return a.Partition < b.Partition
 	})
-	return out, nil
 }
 
 // ResetTarget says where ResetOffsets moves a group's offsets.

@@ -1,0 +1,256 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// member848 is a franz-go group member that records what it owns and reads.
+type member848 struct {
+	name string
+	cl   *kgo.Client
+
+	mu      sync.Mutex
+	owned   map[int32]bool
+	emptied bool // it owned partitions, then none, while in the group
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+func startMember848(t *testing.T, addr, group, topic, name string, serverSide bool, seen func(string)) *member848 {
+	t.Helper()
+	m := &member848{name: name, owned: map[int32]bool{}, done: make(chan struct{})}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ClientID(name),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			for _, p := range a[topic] {
+				m.owned[p] = true
+			}
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, cl *kgo.Client, r map[string][]int32) {
+			m.mu.Lock()
+			for _, p := range r[topic] {
+				delete(m.owned, p)
+			}
+			m.mu.Unlock()
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, r map[string][]int32) {
+			m.mu.Lock()
+			for _, p := range r[topic] {
+				delete(m.owned, p)
+			}
+			m.mu.Unlock()
+		}),
+	}
+	if serverSide {
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.cl = cl
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stop = cancel
+	go func() {
+		defer close(m.done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) { seen(string(r.Value)) })
+			m.mu.Lock()
+			if len(m.owned) == 0 && fs.NumRecords() > 0 {
+				m.emptied = true // read records while owning nothing
+			}
+			m.mu.Unlock()
+		}
+	}()
+	return m
+}
+
+func (m *member848) ownedCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.owned)
+}
+
+func (m *member848) close() {
+	m.stop()
+	<-m.done
+	m.cl.Close() // commits and leaves the group
+}
+
+// describe848 returns, per member client id, the partitions the member is
+// assigned and its type (0 classic, 1 consumer), once the group is Stable.
+func describe848(ctx context.Context, cl *kgo.Client, group string) (state string, members map[string][]int32, types map[string]int8, err error) {
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = []string{group}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	g := resp.Groups[0]
+	if err := kerr.ErrorForCode(g.ErrorCode); err != nil {
+		return "", nil, nil, err
+	}
+	members, types = map[string][]int32{}, map[string]int8{}
+	for _, m := range g.Members {
+		var ps []int32
+		for _, tp := range m.Assignment.TopicPartitions {
+			ps = append(ps, tp.Partitions...)
+		}
+		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+		members[m.ClientID] = ps
+		types[m.ClientID] = m.MemberType
+	}
+	return g.State, members, types, nil
+}
+
+// TestConsumerGroup848: franz-go members on the KIP-848 protocol join,
+// leave and rejoin while records flow; partitions move between them without
+// the staying member ever losing all of its partitions; a classic member
+// shares the group with them; nothing produced is left unread and the
+// committed offsets end at the high watermarks.
+func TestConsumerGroup848(t *testing.T) {
+	n := startNode(t, nil)
+	const topic, group, parts = "c848", "g848", 6
+	n.createTopic(topic, parts)
+	setGroupConfigs(t, n.addr, group, map[string]string{"consumer.heartbeat.interval.ms": "1000"})
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	admin := mustClient(t, n.addr)
+
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	see := func(v string) { mu.Lock(); seen[v] = true; mu.Unlock() }
+
+	// A bounded producer, running while members come and go.
+	prodCtx, stopProd := context.WithCancel(ctx)
+	produced := make(chan int, 1)
+	go func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(n.addr), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(time.Millisecond),
+			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+		if err != nil {
+			produced <- 0
+			return
+		}
+		defer cl.Close()
+		i := 0
+		for ; i < 20000 && prodCtx.Err() == nil; i++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		produced <- i
+	}()
+
+	waitSplit := func(want map[string]int) map[string]int8 {
+		t.Helper()
+		var last string
+		for ctx.Err() == nil {
+			state, members, types, err := describe848(ctx, admin, group)
+			if err == nil && state == "Stable" && len(members) == len(want) {
+				ok := true
+				for name, k := range want {
+					ok = ok && len(members[name]) == k
+				}
+				if ok {
+					return types
+				}
+			}
+			last = fmt.Sprintf("%s %v %v", state, members, err)
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Fatalf("group never reached %v; last %s", want, last)
+		return nil
+	}
+
+	a := startMember848(t, n.addr, group, topic, "a", true, see)
+	defer a.close()
+	waitSplit(map[string]int{"a": 6})
+	b := startMember848(t, n.addr, group, topic, "b", true, see)
+	waitSplit(map[string]int{"a": 3, "b": 3})
+	b.close()
+	waitSplit(map[string]int{"a": 6})
+	b = startMember848(t, n.addr, group, topic, "b", true, see)
+	defer b.close()
+	waitSplit(map[string]int{"a": 3, "b": 3})
+
+	// A classic member (franz-go's cooperative-sticky, JoinGroup and
+	// SyncGroup) joins the same group.
+	c := startMember848(t, n.addr, group, topic, "c", false, see)
+	defer c.close()
+	types := waitSplit(map[string]int{"a": 2, "b": 2, "c": 2})
+	if types["a"] != 1 || types["b"] != 1 || types["c"] != 0 {
+		t.Errorf("member types %v, want a and b consumer (1), c classic (0)", types)
+	}
+	for ctx.Err() == nil && c.ownedCount() != 2 {
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	stopProd()
+	total := <-produced
+	if total < 100 {
+		t.Fatalf("produced only %d records", total)
+	}
+	for ctx.Err() == nil {
+		mu.Lock()
+		k := len(seen)
+		mu.Unlock()
+		if k == total {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mu.Lock()
+	if len(seen) != total {
+		t.Fatalf("members read %d distinct records of %d produced", len(seen), total)
+	}
+	mu.Unlock()
+	for _, m := range []*member848{a, b, c} {
+		m.mu.Lock()
+		if m.emptied {
+			t.Errorf("member %s read records while it owned no partition", m.name)
+		}
+		m.mu.Unlock()
+	}
+	if a.ownedCount() == 0 {
+		t.Errorf("member a owns nothing at the end")
+	}
+
+	// Committed offsets reach the high watermarks once the members commit.
+	for _, m := range []*member848{a, b, c} {
+		if err := m.cl.CommitUncommittedOffsets(ctx); err != nil {
+			t.Errorf("member %s commit: %v", m.name, err)
+		}
+	}
+	adm := kadm.NewClient(admin)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offs, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends.Each(func(lo kadm.ListedOffset) {
+		o, ok := offs.Lookup(topic, lo.Partition)
+		if lo.Err != nil || !ok || o.Err != nil || o.At != lo.Offset {
+			t.Errorf("partition %d: committed %v (%v, found %v), high watermark %d (%v)", lo.Partition, o.At, o.Err, ok, lo.Offset, lo.Err)
+		}
+	})
+}

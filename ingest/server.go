@@ -200,6 +200,11 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 	}
 	s.fetchBudget = newByteBudget(cfg.MaxFetchBytesInFlight)
 	s.lag = newLagMonitor(s, cfg.LagInterval, reg)
+	if reg != nil {
+		if err := reg.Register(newShareCollector(s)); err != nil {
+			logger.Warn("share metrics not registered", "err", err)
+		}
+	}
 	go s.lag.run()
 	if reg != nil && t != nil {
 		reg.MustRegister(

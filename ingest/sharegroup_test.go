@@ -298,3 +298,46 @@ func TestGroupConfigs(t *testing.T) {
 		t.Errorf("described group configs %v", got)
 	}
 }
+
+// TestShareGroupBacklogMetrics: records a consumer holds show as in flight
+// and acquired on the leader's metrics, with the start offset at the
+// oldest of them; once accepted, nothing is in flight.
+func TestShareGroupBacklogMetrics(t *testing.T) {
+	n := startNode(t, nil)
+	n.createTopic("backlog", 1)
+	setGroupConfigs(t, n.addr, "b", map[string]string{"share.auto.offset.reset": "earliest"})
+	produceNumbered(t, n.addr, "backlog", 0, 10)
+	cl := shareConsumer(t, n.addr, "backlog", "b")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < 10 && ctx.Err() == nil {
+		got = append(got, cl.PollFetches(ctx).Records()...)
+	}
+	gauge := func(name string) float64 {
+		mfs, err := n.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				for _, m := range mf.GetMetric() {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	if f, a, s := gauge("strata_share_records_in_flight"), gauge("strata_share_records_acquired"), gauge("strata_share_start_offset"); f != 10 || a != 10 || s != 0 {
+		t.Fatalf("holding 10 records: in flight %v, acquired %v, start %v; want 10, 10, 0", f, a, s)
+	}
+	for _, r := range got {
+		r.Ack(kgo.AckAccept)
+	}
+	if err := cl.FlushAcks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f, s := gauge("strata_share_records_in_flight"), gauge("strata_share_start_offset"); f != 0 || s != 10 {
+		t.Fatalf("after accepting: in flight %v, start %v; want 0 and 10", f, s)
+	}
+}

@@ -65,6 +65,8 @@ type Report struct {
 	Txn *TxnResult
 	// Compact is the compacted workload's verdict (nil: not run).
 	Compact *CompactResult
+	// Share is the share-group workload's verdict (nil: not run).
+	Share *ShareResult
 
 	// Violations holds the evidence, one line each (capped per kind).
 	Violations []string
@@ -74,7 +76,8 @@ type Report struct {
 
 // Failed reports whether the run found a violation.
 func (r *Report) Failed() bool {
-	return len(r.Violations) > 0 || r.Txn != nil && r.Txn.Violations() > 0 || r.Compact != nil && r.Compact.Violations() > 0
+	return len(r.Violations) > 0 || r.Txn != nil && r.Txn.Violations() > 0 || r.Compact != nil && r.Compact.Violations() > 0 ||
+		r.Share != nil && r.Share.Violations() > 0
 }
 
 // evidence collects violation lines, at most cap per kind.

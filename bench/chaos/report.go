@@ -96,6 +96,16 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| records read live, gone from the final read | %d | %s |\n\n", t.Vanished, ok(t.Vanished))
 	}
 
+	if s := r.Share; s != nil {
+		b.WriteString("| share group (KIP-932) | count | verdict |\n|---|---:|---|\n")
+		fmt.Fprintf(&b, "| records produced (acknowledged) | %d | |\n", s.Produced)
+		fmt.Fprintf(&b, "| accepted / rejected (confirmed) | %d / %d | |\n", s.Accepted, s.Rejected)
+		fmt.Fprintf(&b, "| accepted or rejected, confirmation cut off by a fault, stored as done | %d | |\n", s.Unconfirmed)
+		fmt.Fprintf(&b, "| deliveries / records delivered more than once (allowed) | %d / %d | |\n", s.Deliveries, s.Redelivered)
+		fmt.Fprintf(&b, "| delivered after a confirmed accept or reject | %d | %s |\n", s.AfterDone, ok(s.AfterDone))
+		fmt.Fprintf(&b, "| acceptance confirmed twice | %d | %s |\n", s.AcceptedTwice, ok(s.AcceptedTwice))
+		fmt.Fprintf(&b, "| produced, never accepted or rejected (lost) | %d | %s |\n\n", s.Lost, ok(s.Lost))
+	}
 	fmt.Fprintf(&b, "| partition | acks | reads | longest gap between acks (faults included) | worst produce recovery after a heal | worst fetch recovery after a heal | verdict |\n|---:|---:|---:|---|---|---|---|\n")
 	after := func(d time.Duration, seq int) string {
 		if seq == 0 {

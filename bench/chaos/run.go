@@ -53,6 +53,10 @@ type Config struct {
 	// CompactPartitions is the compacted workload's topic (cleanup.policy
 	// compact, tiny segments); default 2, negative: none.
 	CompactPartitions int32
+	// ShareConsumers is the share-group workload's consumers, all on a
+	// topic of SharePartitions; default 4 and 1, negative: none.
+	ShareConsumers  int
+	SharePartitions int32
 
 	// SegmentMs and SegmentBytes set the topics' segment.ms and
 	// segment.bytes, so the roller (and so cold reads of rolled segments)
@@ -120,6 +124,12 @@ func (c *Config) defaults() {
 	}
 	if c.CompactPartitions == 0 {
 		c.CompactPartitions = 2
+	}
+	if c.ShareConsumers == 0 {
+		c.ShareConsumers = 4
+	}
+	if c.SharePartitions <= 0 {
+		c.SharePartitions = 1
 	}
 	if c.Out == nil {
 		c.Out = io.Discard
@@ -312,6 +322,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		defer compact.StopProducing()
 		logf("compacted load running: 200 keys over %d partitions", cfg.CompactPartitions)
 	}
+	var shareLoad *ShareLoad
+	if cfg.ShareConsumers > 0 {
+		if shareLoad, err = StartShareLoad(ctx, c.Seeds(), clog, load.admin, "chaos-share", "chaos-share-group", cfg.SharePartitions, cfg.ShareConsumers, lcfg.TopicConfigs); err != nil {
+			return rep, harness(fmt.Errorf("start share-group load: %w", err))
+		}
+		defer shareLoad.StopProducing()
+		logf("share-group load running: %d share consumers on %d partition(s)", cfg.ShareConsumers, cfg.SharePartitions)
+	}
 	loadStart := time.Now()
 	loadStartAt := rec.since()
 	logf("load running: %d acks=all producers × %d partitions × %.0f/s, acks=1 producer × %d partitions × %.0f/s, %d readers, group of %d",
@@ -364,6 +382,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	if compact != nil {
 		compact.StopProducing()
+	}
+	if shareLoad != nil {
+		shareLoad.StopProducing()
 	}
 
 	lastHeal := loadStartAt
@@ -422,6 +443,11 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 		rep.Txn = &res
 	}
+	if shareLoad != nil {
+		logf("share group: draining chaos-share")
+		res := shareLoad.Check(ctx, 30*time.Second, 3*time.Minute)
+		rep.Share = &res
+	}
 	check(checkInput{
 		rec: rec, events: rep.Events, all: all, one: one, topicAll: lcfg.TopicAll, topicOne: lcfg.TopicOne,
 		starts: starts, loadEnd: loadEnd, probes: probes, limit: rep.Limit, unfinish: unfinished, nodesDown: nodesDown,
@@ -436,6 +462,15 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 		for msg, n := range t.Errors {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("transactional producers: %d× %s", n, msg))
+		}
+	}
+	if sr := rep.Share; sr != nil {
+		rep.Violations = append(rep.Violations, sr.Evidence...)
+		if sr.Violations() > 0 && len(sr.Evidence) == 0 {
+			rep.Violations = append(rep.Violations, fmt.Sprintf("share group: %d violations", sr.Violations()))
+		}
+		for msg, n := range sr.Errors {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("share workload: %d× %s", n, msg))
 		}
 	}
 	logf("done: %d acks=all records acknowledged, %d violation line(s)", rep.AckedAll, len(rep.Violations))

@@ -46,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&cfg.RateAll, "rate", 25, "records/s per acks=all producer and partition")
 	fs.IntVar(&cfg.GroupSize, "group-size", 2, "consumer group members")
 	fs.IntVar(&cfg.TxnProducers, "txn-producers", 2, "transactional producers (each its own transactional.id) on the chaos-txn topic; -1: none")
+	fs.IntVar(&cfg.ShareConsumers, "share-consumers", 4, "share consumers (KIP-932) of the chaos-share topic; -1: no share-group workload")
 	compactParts := fs.Int("compact-partitions", 2, "partitions of the compacted topic chaos-compact (200 keys); -1: no compacted workload")
 	fs.DurationVar(&cfg.SegmentMs, "segment-ms", 20*time.Second, "the topics' segment.ms, so the roller runs during the run (0: Strata's default, 10m)")
 	fs.IntVar(&cfg.SegmentBytes, "segment-bytes", 64<<10, "the topics' segment.bytes (0: Strata's default, 64 MiB)")

@@ -24,6 +24,12 @@ const groupUsage = `usage: strata group list
        strata group describe NAME
        strata group reset NAME --topic T --to earliest|latest|timestamp|offset [--value V] [--partition P,...]
        strata group delete NAME
+       strata group config NAME [--set KEY=VALUE ...] [--delete KEY ...]
+config shows a group's configs (with their defaults) after applying any
+--set and --delete: share.auto.offset.reset, share.record.lock.duration.ms,
+share.delivery.count.limit, share.heartbeat.interval.ms,
+share.session.timeout.ms, consumer.heartbeat.interval.ms,
+consumer.session.timeout.ms.
 reset moves an empty group's committed offsets: to the log start, the high
 watermark, the first record at or after --value (RFC 3339 or ms since the
 epoch), or offset --value (clamped to the log). A group with members is
@@ -46,11 +52,14 @@ func groupCmd(args []string, stdout, stderr io.Writer) error {
 	to := a.fs.String("to", "", "earliest, latest, timestamp or offset (reset)")
 	value := a.fs.String("value", "", "the timestamp (RFC 3339 or epoch ms) or the offset (reset)")
 	parts := a.fs.String("partition", "", "partitions to reset, comma-separated (reset; default: all)")
+	var sets, dels multiFlag
+	a.fs.Var(&sets, "set", "KEY=VALUE: set a group config (config; repeatable)")
+	a.fs.Var(&dels, "delete", "KEY: back to the default (config; repeatable)")
 	if err := a.parse(args[1:]); err != nil {
 		return err
 	}
-	if sub != "list" && sub != "describe" && sub != "delete" && sub != "reset" {
-		return fmt.Errorf("group: unknown subcommand %q (want list, describe, reset or delete)", sub)
+	if sub != "list" && sub != "describe" && sub != "delete" && sub != "reset" && sub != "config" {
+		return fmt.Errorf("group: unknown subcommand %q (want list, describe, reset, delete or config)", sub)
 	}
 	var target console.ResetTarget
 	var partitions []int32
@@ -99,6 +108,12 @@ func groupCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return groupDelete(ctx, cl, stdout, name)
+	case "config":
+		name, err := needName()
+		if err != nil {
+			return err
+		}
+		return groupConfig(ctx, cl, stdout, name, sets, dels)
 	default:
 		return fmt.Errorf("group: unknown subcommand %q (want list, describe, reset or delete)", sub)
 	}
@@ -240,4 +255,75 @@ func resetArgs(topic, to, value, parts string) (console.ResetTarget, []int32, er
 		}
 	}
 	return t, ps, nil
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// groupConfig applies --set and --delete to a group's configs
+// (IncrementalAlterConfigs on a GROUP resource) and prints them all.
+func groupConfig(ctx context.Context, cl *kgo.Client, w io.Writer, name string, sets, dels []string) error {
+	if len(sets)+len(dels) > 0 {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, name
+		for _, kv := range sets {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("group config: --set %q: want KEY=VALUE", kv)
+			}
+			c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			c.Name, c.Value = k, kmsg.StringPtr(v)
+			rr.Configs = append(rr.Configs, c)
+		}
+		for _, k := range dels {
+			c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			c.Name, c.Op = k, kmsg.IncrementalAlterConfigOpDelete
+			rr.Configs = append(rr.Configs, c)
+		}
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return fmt.Errorf("group config %s: %w", name, err)
+		}
+		for _, r := range resp.Resources {
+			if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+				msg := err.Error()
+				if r.ErrorMessage != nil {
+					msg = *r.ErrorMessage
+				}
+				return fmt.Errorf("group config %s: %s", name, msg)
+			}
+		}
+	}
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, name
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("group config %s: %w", name, err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONFIG\tVALUE\tSOURCE")
+	for _, r := range resp.Resources {
+		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+			return fmt.Errorf("group config %s: %v", name, err)
+		}
+		for _, c := range r.Configs {
+			src := "default"
+			if c.Source == kmsg.ConfigSourceGroupConfig || (resp.Version == 0 && !c.IsDefault) {
+				src = "group"
+			}
+			v := ""
+			if c.Value != nil {
+				v = *c.Value
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, v, src)
+		}
+	}
+	return tw.Flush()
 }

@@ -144,7 +144,6 @@ func recordTime(ctx context.Context, cl *kgo.Client, topic string, partition int
 	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = partition, offset, 1<<20, -1, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	req.Version = 12 // by topic name
 	// Fetch goes to the partition's leader, which the client does not
 	// find by itself for a raw request.
 	mreq := kmsg.NewPtrMetadataRequest()
@@ -164,6 +163,7 @@ func recordTime(ctx context.Context, cl *kgo.Client, topic string, partition int
 	if leader < 0 {
 		return time.Time{}, false
 	}
+	req.Topics[0].TopicID = mresp.Topics[0].TopicID // v13+ names topics by id
 	resp, err := req.RequestWith(ctx, cl.Broker(int(leader)))
 	if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 		return time.Time{}, false

@@ -94,6 +94,43 @@ func fuzzDispatch(f *testing.F, n *testNode, who caller) {
 	for _, req := range []kmsg.Request{ca, da, dl, aq, dq, us, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()} {
 		f.Add(req.Key(), req.GetVersion(), req.AppendTo(nil))
 	}
+	// Share groups and KIP-848 groups.
+	sh := kmsg.NewPtrShareGroupHeartbeatRequest()
+	sh.SetVersion(1)
+	sh.GroupID, sh.MemberID, sh.SubscribedTopicNames = "fuzz-share", "m1", []string{"fuzz"}
+	ch := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	ch.SetVersion(1)
+	ch.Group, ch.MemberID, ch.RebalanceTimeoutMillis, ch.SubscribedTopicRegex = "fuzz-848", "m1", 1000, kmsg.StringPtr("fu.*")
+	ch.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	sf := kmsg.NewPtrShareFetchRequest()
+	sf.SetVersion(2)
+	sf.GroupID, sf.MemberID, sf.MaxWaitMillis, sf.MaxRecords = kmsg.StringPtr("fuzz-share"), kmsg.StringPtr("m1"), 10, 5
+	sft := kmsg.NewShareFetchRequestTopic()
+	sft.TopicID = tp.ID
+	sfp := kmsg.NewShareFetchRequestTopicPartition()
+	sfp.AcknowledgementBatches = append(sfp.AcknowledgementBatches, kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{FirstOffset: 0, LastOffset: 1, AcknowledgeTypes: []int8{1}})
+	sft.Partitions = append(sft.Partitions, sfp)
+	sf.Topics = append(sf.Topics, sft)
+	sa := kmsg.NewPtrShareAcknowledgeRequest()
+	sa.SetVersion(2)
+	sa.GroupID, sa.MemberID, sa.ShareSessionEpoch = kmsg.StringPtr("fuzz-share"), kmsg.StringPtr("m1"), 1
+	sat := kmsg.NewShareAcknowledgeRequestTopic()
+	sat.TopicID = tp.ID
+	sat.Partitions = append(sat.Partitions, kmsg.ShareAcknowledgeRequestTopicPartition{AcknowledgementBatches: []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{{FirstOffset: 0, LastOffset: 0, AcknowledgeTypes: []int8{3}}}})
+	sa.Topics = append(sa.Topics, sat)
+	ao := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+	ao.GroupID = "fuzz-share"
+	ao.Topics = append(ao.Topics, kmsg.AlterShareGroupOffsetsRequestTopic{Topic: "fuzz", Partitions: []kmsg.AlterShareGroupOffsetsRequestTopicPartition{{Partition: 0, StartOffset: 1}}})
+	rs := kmsg.NewPtrReadShareGroupStateRequest()
+	rs.GroupID = "fuzz-share"
+	rs.Topics = append(rs.Topics, kmsg.ReadShareGroupStateRequestTopic{TopicID: tp.ID, Partitions: []kmsg.ReadShareGroupStateRequestTopicPartition{{Partition: 0}}})
+	gc := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	gc.SetVersion(1)
+	gc.Resources = append(gc.Resources, kmsg.IncrementalAlterConfigsRequestResource{ResourceType: kmsg.ConfigResourceTypeGroupConfig, ResourceName: "fuzz-share",
+		Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "share.auto.offset.reset", Value: kmsg.StringPtr("earliest")}}})
+	for _, req := range []kmsg.Request{sh, ch, sf, sa, ao, rs, gc} {
+		f.Add(req.Key(), req.GetVersion(), req.AppendTo(nil))
+	}
 	f.Fuzz(func(t *testing.T, key, v int16, body []byte) {
 		if !isServed(key, v) || saslAllowedBefore(key) && key != int16(kmsg.ApiVersions) {
 			return // the SASL exchange runs on the connection: FuzzSASL

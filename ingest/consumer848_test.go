@@ -254,3 +254,67 @@ func TestConsumerGroup848(t *testing.T) {
 		}
 	})
 }
+
+// TestConsumerGroup848JoinsAClassicGroup: a classic group of two franz-go
+// members is running when a KIP-848 member joins it: the group becomes a
+// consumer group with the classic members in it, the partitions are split
+// over all three, and every record is still read.
+func TestConsumerGroup848JoinsAClassicGroup(t *testing.T) {
+	n := startNode(t, nil)
+	const topic, group = "up848", "upgrade"
+	n.createTopic(topic, 6)
+	setGroupConfigs(t, n.addr, group, map[string]string{"consumer.heartbeat.interval.ms": "1000"})
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	admin := mustClient(t, n.addr)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	see := func(v string) { mu.Lock(); seen[v] = true; mu.Unlock() }
+	produceNumberedRR := func(from, k int) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(n.addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		for i := from; i < from+k; i++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produceNumberedRR(0, 60)
+	a := startMember848(t, n.addr, group, topic, "a", false, see)
+	defer a.close()
+	b := startMember848(t, n.addr, group, topic, "b", false, see)
+	defer b.close()
+	// The classic group settles: three partitions each.
+	for ctx.Err() == nil && (a.ownedCount() != 3 || b.ownedCount() != 3) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	c := startMember848(t, n.addr, group, topic, "c", true, see)
+	defer c.close()
+	var last string
+	for ctx.Err() == nil {
+		state, members, types, err := describe848(ctx, admin, group)
+		last = fmt.Sprintf("%s %v %v %v", state, members, types, err)
+		if err == nil && state == "Stable" && len(members["a"]) == 2 && len(members["b"]) == 2 && len(members["c"]) == 2 &&
+			types["a"] == 0 && types["b"] == 0 && types["c"] == 1 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the group never split over the classic and the new member: %s", last)
+	}
+	produceNumberedRR(60, 60)
+	for ctx.Err() == nil {
+		mu.Lock()
+		k := len(seen)
+		mu.Unlock()
+		if k == 120 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("read %d of 120 records", len(seen))
+}

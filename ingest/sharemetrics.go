@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-io/strata/ingest/share"
 	"github.com/strata-io/strata/metadata"
 )
 
@@ -31,6 +32,14 @@ func newShareCollector(s *Server) *shareCollector {
 	}
 }
 
+// leadsShare reports whether this node still leads the partition under
+// the leadership p was loaded with (a partition that moved away keeps its
+// stale state in memory until it is used again).
+func (s *Server) leadsShare(topic string, partition int32, p *share.Partition) bool {
+	l, ok := s.meta.Leader(metadata.TP{Topic: topic, Partition: partition})
+	return ok && l.Revision == p.Leadership().Revision
+}
+
 func (c *shareCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.inFlight
 	ch <- c.acquired
@@ -42,7 +51,7 @@ func (c *shareCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	for k, p := range c.s.shares.Loaded() {
 		t, ok := c.s.meta.TopicByID(k.Topic)
-		if !ok {
+		if !ok || !c.s.leadsShare(t.Name, k.Partition, p) {
 			continue
 		}
 		st := p.Stats()

@@ -183,3 +183,6 @@ func (m *Manager) Bump(s *Session) {
 	}
 	s.Epoch++
 }
+
+// Leadership is the leadership the partition's state was loaded under.
+func (p *Partition) Leadership() metadata.Leadership { return p.lead }

@@ -51,12 +51,16 @@ func produceNumbered(t testing.TB, addr, topic string, from, n int) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var recs []*kgo.Record
-	for i := from; i < from+n; i++ {
-		recs = append(recs, &kgo.Record{Value: []byte(strconv.Itoa(i))})
-	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
+	// Batches of at most 10 records: a share fetch hands out whole
+	// batches, so the consumers can share the records.
+	for i := from; i < from+n; i += 10 {
+		var recs []*kgo.Record
+		for j := i; j < min(i+10, from+n); j++ {
+			recs = append(recs, &kgo.Record{Value: []byte(strconv.Itoa(j))})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -27,7 +27,7 @@ type member848 struct {
 	done    chan struct{}
 }
 
-func startMember848(t *testing.T, addr, group, topic, name string, serverSide bool, seen func(string)) *member848 {
+func startMember848(t *testing.T, addr, group, topic, name string, serverSide bool, seen func(string), extra ...kgo.Opt) *member848 {
 	t.Helper()
 	m := &member848{name: name, owned: map[int32]bool{}, done: make(chan struct{})}
 	opts := []kgo.Opt{
@@ -59,6 +59,7 @@ func startMember848(t *testing.T, addr, group, topic, name string, serverSide bo
 	if serverSide {
 		opts = append(opts, kgo.ServerSideBalancer())
 	}
+	opts = append(opts, extra...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -317,4 +318,81 @@ func TestConsumerGroup848JoinsAClassicGroup(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("read %d of 120 records", len(seen))
+}
+
+// TestConsumerGroup848StaticAndRegex: a static member (group.instance.id)
+// that leaves for a moment (epoch -2) keeps its partitions: the other
+// member never gets them, and the restarted instance has them back. A
+// member subscribed by regex gets a topic created after it joined.
+func TestConsumerGroup848StaticAndRegex(t *testing.T) {
+	n := startNode(t, nil)
+	const group = "static848"
+	n.createTopic("st", 4)
+	setGroupConfigs(t, n.addr, group, map[string]string{"consumer.heartbeat.interval.ms": "1000"})
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	admin := mustClient(t, n.addr)
+	nop := func(string) {}
+	waitFor848 := func(want map[string]int) {
+		t.Helper()
+		var last string
+		for ctx.Err() == nil {
+			st, members, _, err := describe848(ctx, admin, group)
+			last = fmt.Sprintf("%s %v %v", st, members, err)
+			ok := err == nil && st == "Stable" && len(members) == len(want)
+			for k, v := range want {
+				ok = ok && len(members[k]) == v
+			}
+			if ok {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Fatalf("group never reached %v: %s", want, last)
+	}
+	s1 := startMember848(t, n.addr, group, "st", "s1", true, nop, kgo.InstanceID("inst-1"))
+	other := startMember848(t, n.addr, group, "st", "other", true, nop)
+	defer other.close()
+	waitFor848(map[string]int{"s1": 2, "other": 2})
+	_, before, _, _ := describe848(ctx, admin, group)
+	s1.close() // a static member's close is a temporary leave (-2)
+	time.Sleep(3 * time.Second)
+	if k := other.ownedCount(); k != 2 {
+		t.Fatalf("while the static member was away the other member owned %d partitions, want its 2", k)
+	}
+	s1 = startMember848(t, n.addr, group, "st", "s1", true, nop, kgo.InstanceID("inst-1"))
+	defer s1.close()
+	waitFor848(map[string]int{"s1": 2, "other": 2})
+	_, after, _, _ := describe848(ctx, admin, group)
+	if fmt.Sprint(before["s1"]) != fmt.Sprint(after["s1"]) {
+		t.Errorf("the static member had %v, came back with %v", before["s1"], after["s1"])
+	}
+
+	// Regex: a member of another group subscribed to ^rx-.*$ gets rx-b,
+	// created after it joined, and reads it.
+	n.createTopic("rx-a", 1)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	rx := startMember848(t, n.addr, "regex848", "", "rx", true, func(v string) { mu.Lock(); seen[v] = true; mu.Unlock() },
+		kgo.ConsumeRegex(), kgo.ConsumeTopics("rx-.*"), kgo.MetadataMinAge(500*time.Millisecond), kgo.MetadataMaxAge(time.Second))
+	defer rx.close()
+	n.createTopic("rx-b", 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "rx-a", Value: []byte("a")}, &kgo.Record{Topic: "rx-b", Value: []byte("b")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for ctx.Err() == nil {
+		mu.Lock()
+		done := seen["a"] && seen["b"]
+		mu.Unlock()
+		if done {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the regex member read %v, want a (rx-a) and b (rx-b)", seen)
 }

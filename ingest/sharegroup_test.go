@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
 )
 
 // setGroupConfigs sets configs of a group through IncrementalAlterConfigs.
@@ -343,5 +345,88 @@ func TestShareGroupBacklogMetrics(t *testing.T) {
 	}
 	if f, s := gauge("strata_share_records_in_flight"), gauge("strata_share_start_offset"); f != 0 || s != 10 {
 		t.Fatalf("after accepting: in flight %v, start %v; want 0 and 10", f, s)
+	}
+}
+
+// TestShareGroupDeleteAndOffsets: a share group with a member cannot be
+// deleted or have its offsets altered (NON_EMPTY_GROUP); once empty,
+// AlterShareGroupOffsets moves its start and the next consumer starts
+// there; DeleteGroups removes it, and ListGroups showed it as a share group.
+func TestShareGroupDeleteAndOffsets(t *testing.T) {
+	n := startNode(t, nil)
+	n.createTopic("del", 1)
+	setGroupConfigs(t, n.addr, "dg", map[string]string{"share.auto.offset.reset": "earliest"})
+	produceNumbered(t, n.addr, "del", 0, 20)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := shareConsumer(t, n.addr, "del", "dg")
+	for got := 0; got < 1 && ctx.Err() == nil; {
+		got += len(cl.PollFetches(ctx).Records())
+	}
+	adm := kadm.NewClient(mustClient(t, n.addr))
+	lreq := kmsg.NewPtrListGroupsRequest()
+	lreq.TypesFilter = []string{"share"}
+	lresp, err := lreq.RequestWith(ctx, mustClient(t, n.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lresp.Groups) != 1 || lresp.Groups[0].Group != "dg" || lresp.Groups[0].GroupType != "share" {
+		t.Fatalf("ListGroups of type share: %+v", lresp.Groups)
+	}
+	alter := func() int16 {
+		req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+		req.GroupID = "dg"
+		req.Topics = append(req.Topics, kmsg.AlterShareGroupOffsetsRequestTopic{Topic: "del", Partitions: []kmsg.AlterShareGroupOffsetsRequestTopicPartition{{Partition: 0, StartOffset: 15}}})
+		resp, err := req.RequestWith(ctx, mustClient(t, n.addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != 0 {
+			return resp.ErrorCode
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	deleteGroup := func() error {
+		res, err := adm.DeleteGroups(ctx, "dg")
+		if err != nil {
+			return err
+		}
+		return res["dg"].Err
+	}
+	if code := alter(); code != kerr.NonEmptyGroup.Code {
+		t.Fatalf("alter with a member: %v, want NON_EMPTY_GROUP", kerr.ErrorForCode(code))
+	}
+	if err := deleteGroup(); err != kerr.NonEmptyGroup {
+		t.Fatalf("delete with a member: %v, want NON_EMPTY_GROUP", err)
+	}
+	cl.Close() // leaves the group, releasing what it held
+	for ctx.Err() == nil && alter() == kerr.NonEmptyGroup.Code {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code := alter(); code != 0 {
+		t.Fatalf("alter once empty: %v", kerr.ErrorForCode(code))
+	}
+	cl2 := shareConsumer(t, n.addr, "del", "dg")
+	var first int
+	for first == 0 && ctx.Err() == nil {
+		for _, r := range cl2.PollFetches(ctx).Records() {
+			if first == 0 {
+				first, _ = strconv.Atoi(string(r.Value))
+			}
+		}
+	}
+	if first != 15 {
+		t.Fatalf("after moving the start to 15, the first record delivered was %d", first)
+	}
+	cl2.Close()
+	for ctx.Err() == nil && deleteGroup() == kerr.NonEmptyGroup {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := deleteGroup(); err != nil && err != kerr.GroupIDNotFound {
+		t.Fatalf("delete once empty: %v", err)
+	}
+	st, found, err := n.srv.ShareStats(ctx, "dg", metadata.TP{Topic: "del", Partition: 0})
+	if err != nil || found {
+		t.Fatalf("share state after DeleteGroups: %+v found %v err %v", st, found, err)
 	}
 }

@@ -346,3 +346,18 @@ func (s *Store) ListStoredGroups(ctx context.Context) ([]StoredGroup, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// GroupStored reports whether etcd keeps anything of the group (offsets,
+// configs, consumer or share state).
+func (s *Store) GroupStored(ctx context.Context, group string) (bool, error) {
+	if err := checkGroup(group); err != nil {
+		return false, err
+	}
+	resp, err := s.txn(ctx, "group_stored", nil, []clientv3.Op{
+		clientv3.OpGet(s.keys.group(group), clientv3.WithPrefix(), clientv3.WithCountOnly()),
+	}, nil)
+	if err != nil {
+		return false, err
+	}
+	return resp.Responses[0].GetResponseRange().Count > 0, nil
+}

@@ -260,13 +260,29 @@ func (c *Coordinator) deleteGroup(ctx context.Context, name string) int16 {
 	}
 	defer g.unlockOffsets()
 	g.mu.Lock()
+	if g.kind == "" || g.kind == kindConsumer {
+		g.loadConsumerLocked()
+	}
 	switch {
-	case len(g.members) > 0:
+	case len(g.members) > 0 || len(g.smembers) > 0 || len(g.cmembers) > 0:
 		g.mu.Unlock()
 		return kerr.NonEmptyGroup.Code
 	case !g.existsLocked():
+		// Nothing in memory: a share or consumer group's state, or its
+		// configs, may still be stored.
 		g.mu.Unlock()
-		return kerr.GroupIDNotFound.Code
+		stored, err := c.store.GroupStored(ctx, name)
+		if err != nil {
+			return kerr.CoordinatorNotAvailable.Code
+		}
+		if !stored {
+			return kerr.GroupIDNotFound.Code
+		}
+		g.mu.Lock()
+		if len(g.members) > 0 || len(g.smembers) > 0 || len(g.cmembers) > 0 {
+			g.mu.Unlock()
+			return kerr.NonEmptyGroup.Code // a member joined meanwhile
+		}
 	}
 	// Dead first, so nothing commits to the group while its offsets go;
 	// a later commit creates a new group.

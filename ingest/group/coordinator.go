@@ -48,8 +48,10 @@ type Store interface {
 	// KIP-848 group's state (nil: none / delete).
 	ConsumerGroupState(ctx context.Context, group string) ([]byte, error)
 	PutConsumerGroupState(ctx context.Context, group string, state []byte) error
-	// ListStoredGroups returns every group etcd keeps anything of.
+	// ListStoredGroups returns every group etcd keeps anything of;
+	// GroupStored says whether it keeps anything of one group.
 	ListStoredGroups(ctx context.Context) ([]metadata.StoredGroup, error)
+	GroupStored(ctx context.Context, group string) (bool, error)
 }
 
 // Config configures a Coordinator. Zero values take the defaults noted.

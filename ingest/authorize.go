@@ -325,7 +325,9 @@ func (s *Server) authorizeFetch(r *request, req *kmsg.FetchRequest) (kmsg.Respon
 }
 
 func (s *Server) authorizeMetadata(r *request, req *kmsg.MetadataRequest) (kmsg.Response, func(kmsg.Response)) {
-	if req.Topics == nil { // every topic: show those the caller may describe
+	// Every topic (null, or an empty list at v0): show those the caller
+	// may describe.
+	if req.Topics == nil || req.Version == 0 && len(req.Topics) == 0 {
 		return nil, func(resp kmsg.Response) {
 			out := resp.(*kmsg.MetadataResponse)
 			out.Topics, _ = splitTopics(out.Topics, func(t kmsg.MetadataResponseTopic) bool {

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -93,5 +94,40 @@ func TestAuthorizerRules(t *testing.T) {
 	n.srv.authz.cfg.Enabled = false
 	if !n.srv.authz.allowed(mallory, read, group, "g") {
 		t.Error("a disabled authorizer refused")
+	}
+}
+
+// TestMetadataV0AllTopicsIsFiltered: Metadata v0 asks for every topic with
+// an empty list (null from v1); either way the authorizer shows only the
+// topics the caller may describe.
+func TestMetadataV0AllTopicsIsFiltered(t *testing.T) {
+	n := startNode(t, func(c *Config) { c.Authorizer = Authorizer{Enabled: true} })
+	n.createTopic("secret", 1)
+	for _, v := range []int16{0, 1, 12} {
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(v)
+		if v > 0 {
+			req.Topics = nil
+		} else {
+			req.Topics = []kmsg.MetadataRequestTopic{}
+		}
+		frame := kmsg.NewRequestFormatter().AppendRequest(nil, req, 1)[4:]
+		r, err := parseRequest(frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.who = caller{principal: anonymous, host: "127.0.0.1"}
+		resp, later, err := n.srv.dispatchAuthorized(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if later != nil {
+			resp = later(context.Background())
+		}
+		for _, tp := range resp.(*kmsg.MetadataResponse).Topics {
+			if deref(tp.Topic) == "secret" {
+				t.Errorf("Metadata v%d for all topics shows %q to a caller without DESCRIBE", v, "secret")
+			}
+		}
 	}
 }

@@ -76,6 +76,25 @@ func (s *Server) authorizeNewGroups(r *request) (deny kmsg.Response, patch func(
 			resp.ErrorCode = groupDenied
 			return resp, nil, true
 		}
+		var denied []kmsg.ShareAcknowledgeRequestTopic
+		req.Topics, denied = splitTopics(req.Topics, func(t kmsg.ShareAcknowledgeRequestTopic) bool {
+			tt, ok := s.meta.TopicByID(t.TopicID)
+			return !ok || s.canTopic(r, kmsg.ACLOperationRead, tt.Name)
+		})
+		return nil, func(resp kmsg.Response) {
+			out := resp.(*kmsg.ShareAcknowledgeResponse)
+			for _, t := range denied {
+				rt := kmsg.NewShareAcknowledgeResponseTopic()
+				rt.TopicID = t.TopicID
+				for _, p := range t.Partitions {
+					rp := kmsg.NewShareAcknowledgeResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p.Partition, topicDenied
+					rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = -1, -1
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				out.Topics = append(out.Topics, rt)
+			}
+		}, true
 	case *kmsg.DescribeShareGroupOffsetsRequest:
 		var denied []kmsg.DescribeShareGroupOffsetsRequestGroup
 		req.Groups, denied = splitTopics(req.Groups, func(g kmsg.DescribeShareGroupOffsetsRequestGroup) bool {

@@ -24,6 +24,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,6 +102,10 @@ type consumerMember struct {
 	Assigned   parts // what the member may own now
 	Pending    parts // what it must revoke (still owns)
 	Target     parts
+	// AssignedAt is the member epoch at which each partition it owns
+	// ("topic/partition") was given to it: a commit at an older epoch is
+	// taken for the partitions given no later than that epoch (KIP-1251).
+	AssignedAt map[string]int32 `json:",omitempty"`
 	// RebalanceMs bounds how long a revocation may take; SessionMs the
 	// silence before the member is removed.
 	RebalanceMs int64
@@ -437,6 +442,7 @@ func (g *group) consumerJoinLocked(cl Client, req *kmsg.ConsumerGroupHeartbeatRe
 			// The static member's replacement takes its place: its
 			// partitions, at its epoch.
 			m.Assigned, m.Target, m.Epoch, m.PrevEpoch = inherit.Assigned, inherit.Target, inherit.Epoch, inherit.PrevEpoch
+			m.AssignedAt = inherit.AssignedAt
 			m.Pending = inherit.Pending
 		} else {
 			cg.Epoch++
@@ -447,6 +453,7 @@ func (g *group) consumerJoinLocked(cl Client, req *kmsg.ConsumerGroupHeartbeatRe
 	} else if !m.Left {
 		// An epoch-0 heartbeat of a known member: it owns nothing now.
 		m.Assigned, m.Pending, m.Epoch, m.PrevEpoch, m.State = parts{}, parts{}, 0, 0, cmStable
+		m.AssignedAt = nil
 	}
 	m.Left = false
 	if req.InstanceID != nil {
@@ -591,6 +598,7 @@ func (g *group) reconcileLocked(m *consumerMember, owned parts) bool {
 			if !owned.has(t, n) {
 				m.Pending.remove(t, n)
 				g.freeLocked(t, n, m.ID)
+				delete(m.AssignedAt, assignKey(t, n))
 			}
 		})
 	}
@@ -620,6 +628,10 @@ func (g *group) reconcileLocked(m *consumerMember, owned parts) bool {
 			}
 			m.Assigned.add(t, n)
 			cg.owner[tp] = m.ID
+			if m.AssignedAt == nil {
+				m.AssignedAt = map[string]int32{}
+			}
+			m.AssignedAt[assignKey(t, n)] = cg.AssignEpoch
 		})
 		if m.Epoch != cg.AssignEpoch {
 			m.PrevEpoch, m.Epoch = m.Epoch, cg.AssignEpoch
@@ -907,4 +919,32 @@ func (g *group) consumerStateLocked() string {
 		}
 	}
 	return "Stable"
+}
+
+func assignKey(t string, n int32) string { return t + "/" + strconv.Itoa(int(n)) }
+
+// commitEpochOK decides a new-protocol member's commit at epoch, as Kafka
+// does since KIP-1251: the current epoch always; an older one only for
+// partitions the member still owns and was given at or before that epoch
+// (a member that committed before it heard of a newer epoch, e.g. while
+// leaving, must not be refused for partitions it rightly consumed).
+func (m *consumerMember) commitEpochOK(epoch int32, topics []kmsg.OffsetCommitRequestTopic) bool {
+	if epoch == m.Epoch {
+		return true
+	}
+	if epoch > m.Epoch || epoch < 0 {
+		return false
+	}
+	for _, t := range topics {
+		for _, p := range t.Partitions {
+			if !m.Assigned.has(t.Topic, p.Partition) && !m.Pending.has(t.Topic, p.Partition) {
+				return false
+			}
+			at, ok := m.AssignedAt[assignKey(t.Topic, p.Partition)]
+			if !ok || at > epoch {
+				return false
+			}
+		}
+	}
+	return true
 }

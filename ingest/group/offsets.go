@@ -114,7 +114,7 @@ func (g *group) validateCommitLocked(req *kmsg.OffsetCommitRequest) int16 {
 			return kerr.UnknownMemberID.Code
 		case m.Classic && req.Generation != m.Epoch:
 			return kerr.IllegalGeneration.Code
-		case req.Generation != m.Epoch:
+		case !m.Classic && !m.commitEpochOK(req.Generation, req.Topics):
 			return kerr.StaleMemberEpoch.Code
 		}
 		return 0

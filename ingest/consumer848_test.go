@@ -396,3 +396,86 @@ func TestConsumerGroup848StaticAndRegex(t *testing.T) {
 	}
 	t.Fatalf("the regex member read %v, want a (rx-a) and b (rx-b)", seen)
 }
+
+// TestConsumerGroup848Transactions: a franz-go GroupTransactSession whose
+// group uses the KIP-848 protocol reads one topic and writes another
+// exactly once: TxnOffsetCommit takes the member's epoch as its
+// generation.
+func TestConsumerGroup848Transactions(t *testing.T) {
+	n := startNode(t, nil)
+	n.createTopic("eos-in", 2)
+	n.createTopic("eos-out", 2)
+	setGroupConfigs(t, n.addr, "eos848", map[string]string{"consumer.heartbeat.interval.ms": "1000"})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(n.addr), kgo.DefaultProduceTopic("eos-in"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	const total = 200
+	for i := range total {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sess, err := kgo.NewGroupTransactSession(
+		kgo.SeedBrokers(n.addr), kgo.TransactionalID("eos848-tx"), kgo.ConsumerGroup("eos848"), kgo.ServerSideBalancer(),
+		kgo.ConsumeTopics("eos-in"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DefaultProduceTopic("eos-out"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	done := 0
+	for done < total && ctx.Err() == nil {
+		fs := sess.PollFetches(ctx)
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		k := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			sess.Produce(ctx, &kgo.Record{Value: append([]byte("out-"), r.Value...)}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					t.Errorf("produce: %v", err)
+				}
+			})
+			k++
+		})
+		committed, err := sess.End(ctx, kgo.TryCommit)
+		if err != nil {
+			t.Fatalf("end transaction: %v", err)
+		}
+		if committed {
+			done += k
+		}
+	}
+	adm := kadm.NewClient(mustClient(t, n.addr))
+	offs, err := adm.FetchOffsets(ctx, "eos848")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
+	if sum != total {
+		t.Fatalf("committed offsets sum to %d, want %d: %v", sum, total, offs)
+	}
+	rd, err := kgo.NewClient(kgo.SeedBrokers(n.addr), kgo.ConsumeTopics("eos-out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	got := map[string]int{}
+	for len(got) < total && ctx.Err() == nil {
+		rd.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[string(r.Value)]++ })
+	}
+	for v, c := range got {
+		if c != 1 {
+			t.Errorf("%s written %d times", v, c)
+		}
+	}
+	if len(got) != total {
+		t.Fatalf("read %d distinct records from eos-out, want %d", len(got), total)
+	}
+}

@@ -928,23 +928,45 @@ func assignKey(t string, n int32) string { return t + "/" + strconv.Itoa(int(n))
 // partitions the member still owns and was given at or before that epoch
 // (a member that committed before it heard of a newer epoch, e.g. while
 // leaving, must not be refused for partitions it rightly consumed).
-func (m *consumerMember) commitEpochOK(epoch int32, topics []kmsg.OffsetCommitRequestTopic) bool {
+func (m *consumerMember) commitEpochOK(epoch int32, ps []commitPart) bool {
 	if epoch == m.Epoch {
 		return true
 	}
 	if epoch > m.Epoch || epoch < 0 {
 		return false
 	}
-	for _, t := range topics {
-		for _, p := range t.Partitions {
-			if !m.Assigned.has(t.Topic, p.Partition) && !m.Pending.has(t.Topic, p.Partition) {
-				return false
-			}
-			at, ok := m.AssignedAt[assignKey(t.Topic, p.Partition)]
-			if !ok || at > epoch {
-				return false
-			}
+	for _, p := range ps {
+		if !m.Assigned.has(p.topic, p.partition) && !m.Pending.has(p.topic, p.partition) {
+			return false
+		}
+		at, ok := m.AssignedAt[assignKey(p.topic, p.partition)]
+		if !ok || at > epoch {
+			return false
 		}
 	}
 	return true
+}
+
+// commitPart is one partition of an offset commit.
+type commitPart struct {
+	topic     string
+	partition int32
+}
+
+// consumerCommitCheckLocked checks a commit (OffsetCommit or
+// TxnOffsetCommit) by a member of a KIP-848 group: the member must exist;
+// a classic member's generation must be its epoch (ILLEGAL_GENERATION), a
+// new-protocol member's epoch is checked as KIP-1251 says
+// (STALE_MEMBER_EPOCH).
+func (g *group) consumerCommitCheckLocked(memberID string, epoch int32, ps []commitPart) int16 {
+	m := g.cons.Members[memberID]
+	switch {
+	case m == nil || m.Left:
+		return kerr.UnknownMemberID.Code
+	case m.Classic && epoch != m.Epoch:
+		return kerr.IllegalGeneration.Code
+	case !m.Classic && !m.commitEpochOK(epoch, ps):
+		return kerr.StaleMemberEpoch.Code
+	}
+	return 0
 }

@@ -108,16 +108,13 @@ func (g *group) validateCommitLocked(req *kmsg.OffsetCommitRequest) int16 {
 			}
 			return 0
 		}
-		m := g.cons.Members[req.MemberID]
-		switch {
-		case m == nil || m.Left:
-			return kerr.UnknownMemberID.Code
-		case m.Classic && req.Generation != m.Epoch:
-			return kerr.IllegalGeneration.Code
-		case !m.Classic && !m.commitEpochOK(req.Generation, req.Topics):
-			return kerr.StaleMemberEpoch.Code
+		var ps []commitPart
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				ps = append(ps, commitPart{t.Topic, p.Partition})
+			}
 		}
-		return 0
+		return g.consumerCommitCheckLocked(req.MemberID, req.Generation, ps)
 	}
 	if req.Generation < 0 && g.state == Empty {
 		return 0

@@ -45,7 +45,17 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 	}
 	defer g.unlockOffsets()
 	g.mu.Lock()
-	if req.Version >= 3 && (req.Generation >= 0 || req.MemberID != "") {
+	if g.kind == "" || g.kind == kindConsumer {
+		code = g.loadConsumerLocked()
+	}
+	switch {
+	case code != 0:
+	case req.Version < 3 || req.Generation < 0 && req.MemberID == "":
+	case g.kind == kindConsumer:
+		// A KIP-848 group: the generation is the member epoch, checked
+		// as OffsetCommit checks it.
+		code = g.consumerCommitCheckLocked(req.MemberID, req.Generation, txnCommitParts(req.Topics))
+	default:
 		code = g.validateMemberLocked(req.MemberID, req.InstanceID, false)
 		if code == 0 && req.Generation != g.generation {
 			code = kerr.IllegalGeneration.Code
@@ -129,4 +139,14 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 		failOffsets(kerr.CoordinatorNotAvailable.Code)
 		return resp
 	}
+}
+
+func txnCommitParts(ts []kmsg.TxnOffsetCommitRequestTopic) []commitPart {
+	var out []commitPart
+	for _, t := range ts {
+		for _, p := range t.Partitions {
+			out = append(out, commitPart{t.Topic, p.Partition})
+		}
+	}
+	return out
 }

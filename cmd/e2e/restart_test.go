@@ -67,13 +67,31 @@ type strataProc struct {
 // ago. A restarted node gets the same addresses, as a real one would.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	// The kernel may hand the port of a listener just closed out again:
+	// two calls in a row (a node's Kafka and HTTP addresses) must not
+	// return the same address, so addresses given out are remembered.
+	handedOutMu.Lock()
+	defer handedOutMu.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !handedOut[addr] {
+			handedOut[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port not handed out before")
+	return ""
 }
+
+var (
+	handedOutMu sync.Mutex
+	handedOut   = map[string]bool{}
+)
 
 // startStrata runs `strata serve` with a and the given listen addresses and
 // waits until /readyz answers 200. The process is killed when the test ends.

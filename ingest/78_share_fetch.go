@@ -390,9 +390,7 @@ func shareErrCode(err error) int16 {
 // releaseShare releases the records member holds on one partition (its
 // session closed or dropped the partition). Best effort: locks end anyway.
 func (s *Server) releaseShare(ctx context.Context, group, member string, k metadata.TopicPartitionID) {
-	for key, p := range s.shares.Loaded() {
-		if key.Group == group && key.Topic == k.ID && key.Partition == k.Partition {
-			p.ReleaseMember(ctx, member)
-		}
+	if p, ok := s.shares.Held(share.Key{Group: group, Topic: k.ID, Partition: k.Partition}); ok {
+		p.ReleaseMember(ctx, member)
 	}
 }

@@ -135,11 +135,9 @@ func (s *Server) ShareStats(ctx context.Context, group string, tp metadata.TP) (
 	st := share.StoredStats(ld)
 	out := ShareStats{Start: st.Start, End: st.End, InFlight: int64(st.InFlight)}
 	// The leader's own view has the locks, which etcd does not keep.
-	for k, p := range s.shares.Loaded() {
-		if k.Group == group && k.Topic == t.ID && k.Partition == tp.Partition && s.leadsShare(t.Name, tp.Partition, p) {
-			live := p.Stats()
-			out.Start, out.End, out.InFlight, out.Acquired = live.Start, live.End, int64(live.InFlight), int64(live.Acquired)
-		}
+	if p, ok := s.shares.Held(share.Key{Group: group, Topic: t.ID, Partition: tp.Partition}); ok && s.leadsShare(t.Name, tp.Partition, p) {
+		live := p.Stats()
+		out.Start, out.End, out.InFlight, out.Acquired = live.Start, live.End, int64(live.InFlight), int64(live.Acquired)
 	}
 	hw := out.End
 	if sum, ok := s.meta.IndexSummary(tp); ok && sum.End > hw {

@@ -92,6 +92,18 @@ func (m *Manager) Loaded() map[Key]*Partition {
 	return out
 }
 
+// Held returns the share partition k if this node holds it (and its
+// last write did not fail).
+func (m *Manager) Held(k Key) (*Partition, bool) {
+	m.mu.Lock()
+	p := m.parts[k]
+	m.mu.Unlock()
+	if p == nil || p.isBroken() {
+		return nil, false
+	}
+	return p, true
+}
+
 // Forget drops partitions this node no longer leads (keep reports which it
 // still does), so their state is loaded afresh if it leads them again.
 func (m *Manager) Forget(keep func(Key, metadata.Leadership) bool) {

@@ -125,6 +125,13 @@ func load(ctx context.Context, store Store, group string, lead metadata.Leadersh
 		return p, nil
 	}
 	p.snapRev = ld.SnapRev
+	p.fold(ld)
+	return p, nil
+}
+
+// fold builds the window from a stored state: the snapshot, then each
+// delta in order.
+func (p *Partition) fold(ld metadata.ShareLoaded) {
 	p.seq = ld.Snapshot.Seq
 	p.start, p.end = ld.Snapshot.Start, ld.Snapshot.Start
 	p.apply(ld.Snapshot)
@@ -133,7 +140,13 @@ func load(ctx context.Context, store Store, group string, lead metadata.Leadersh
 		p.seq = d.Seq
 		p.deltas++
 	}
-	return p, nil
+}
+
+// stored is a stored state folded into a window, for reading only.
+func stored(ld metadata.ShareLoaded) *Partition {
+	p := &Partition{changed: map[int64]struct{}{}}
+	p.fold(ld)
+	return p
 }
 
 // apply folds a stored snapshot or delta into the window.
@@ -575,11 +588,7 @@ func stateStats(start, end int64, recs []rec) Stats {
 // StoredStats computes Stats from a stored state, for nodes that do not
 // lead the partition (describe on the coordinator).
 func StoredStats(ld metadata.ShareLoaded) Stats {
-	p := &Partition{changed: map[int64]struct{}{}, start: ld.Snapshot.Start, end: ld.Snapshot.Start}
-	p.apply(ld.Snapshot)
-	for _, d := range ld.Deltas {
-		p.apply(d)
-	}
+	p := stored(ld)
 	return stateStats(p.start, p.end, p.recs)
 }
 
@@ -587,15 +596,10 @@ func StoredStats(ld metadata.ShareLoaded) Stats {
 // runs covering its whole window [start, end), each run one state and
 // delivery count.
 func StoredRuns(ld metadata.ShareLoaded) (start, epoch int64, runs []metadata.ShareRun) {
-	p := &Partition{changed: map[int64]struct{}{}, start: ld.Snapshot.Start, end: ld.Snapshot.Start}
-	p.apply(ld.Snapshot)
-	epoch = ld.Snapshot.Epoch
-	for _, d := range ld.Deltas {
-		p.apply(d)
-	}
+	p := stored(ld)
 	offs := make([]int64, len(p.recs))
 	for i := range offs {
 		offs[i] = p.start + int64(i)
 	}
-	return p.start, epoch, p.runs(offs)
+	return p.start, ld.Snapshot.Epoch, p.runs(offs)
 }

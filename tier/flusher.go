@@ -16,8 +16,14 @@ import (
 )
 
 // runFlusher makes pending blocks durable every FlushInterval, or sooner when
-// FlushBytes are pending. Flushes run one at a time so each partition's
-// commits reach etcd in offset order.
+// FlushBytes are pending.
+//
+// Flushes are pipelined: up to FlushesInFlight of them are under way at once,
+// so the next flush's PUT overlaps the previous one's etcd commit. Commits
+// stay strictly in the order the flushes were taken (one committer goroutine
+// takes them from a FIFO), so each partition's commits reach etcd in offset
+// order. A flush starts only when a slot is free: while every slot is busy,
+// pending blocks keep accumulating into the next, larger flush.
 func (t *Tier) runFlusher() {
 	defer close(t.done)
 	// runCtx bounds every object-store and etcd call of the flusher. It lives
@@ -35,9 +41,49 @@ func (t *Tier) runFlusher() {
 		}
 	}()
 
+	depth := t.cfg.FlushesInFlight
+	slots := make(chan struct{}, depth)  // one token per flush under way
+	flights := make(chan *flight, depth) // FIFO to the committer
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		for f := range flights {
+			t.commitFlight(runCtx, f)
+			<-slots
+		}
+	}()
+	// drain waits until every flush under way has committed (or failed).
+	drain := func() {
+		for range depth {
+			slots <- struct{}{}
+		}
+		for range depth {
+			<-slots
+		}
+	}
+	// flush starts one flush if there is anything to flush, waiting for a
+	// free slot first. It reports whether it started one.
+	flush := func() bool {
+		slots <- struct{}{}
+		f := t.prepareFlush()
+		if f == nil {
+			<-slots
+			return false
+		}
+		f.put = make(chan error, 1)
+		go func() { f.put <- t.putFlight(runCtx, f) }()
+		flights <- f
+		return true
+	}
+	defer func() {
+		close(flights)
+		<-committed
+	}()
+
 	ticker := time.NewTicker(t.cfg.FlushInterval)
 	defer ticker.Stop()
-	// Producer expiry runs here, between flushes (see expireProducers).
+	// Producer expiry runs here, between flushes, with none under way (see
+	// expireProducers).
 	expireEvery := min(max(t.cfg.ProducerIDExpiration/10, 100*time.Millisecond), time.Minute)
 	lastExpire, expireMore := time.Now(), false
 	for {
@@ -48,18 +94,33 @@ func (t *Tier) runFlusher() {
 			// The final flushes: everything appended before Close (a
 			// partition may hold several groups, each its own flush).
 			for i := 0; i < 1000 && runCtx.Err() == nil; i++ {
-				if !t.flushOnce(runCtx) {
+				if !flush() {
 					break
 				}
 			}
+			drain()
 			return
 		}
-		t.flushOnce(runCtx)
+		flush()
 		if expireMore || time.Since(lastExpire) >= expireEvery {
+			drain()
 			lastExpire = time.Now()
 			expireMore = t.expireProducers(runCtx, lastExpire)
 		}
 	}
+}
+
+// flushOnce runs one flush to its end: take, put, commit. It reports whether
+// there was anything to flush. Tests use it to flush synchronously.
+func (t *Tier) flushOnce(ctx context.Context) bool {
+	f := t.prepareFlush()
+	if f == nil {
+		return false
+	}
+	f.put = make(chan error, 1)
+	f.put <- t.putFlight(ctx, f)
+	t.commitFlight(ctx, f)
+	return true
 }
 
 // work is one partition's share of a flush.
@@ -78,10 +139,20 @@ type work struct {
 	commit  metadata.PartitionCommit
 }
 
-// flushOnce writes one object with every partition's pending blocks, then
-// commits their index entries and high watermarks. It reports whether there
-// was anything to flush.
-func (t *Tier) flushOnce(ctx context.Context) bool {
+// flight is one flush under way: its object, and the outcome of its PUT.
+type flight struct {
+	ws      []*work
+	key     string
+	obj     []byte
+	records int64
+	start   time.Time
+	put     chan error // the PUT's outcome, sent once
+	putAt   time.Time  // when the PUT completed (set by putFlight)
+}
+
+// prepareFlush takes every partition's oldest pending group and builds the
+// flush object holding them. It returns nil when there is nothing to flush.
+func (t *Tier) prepareFlush() *flight {
 	var ws []*work
 	more := false
 	for _, p := range t.snapshot() {
@@ -91,11 +162,11 @@ func (t *Tier) flushOnce(ctx context.Context) bool {
 		}
 	}
 	if len(ws) == 0 {
-		return false
+		return nil
 	}
 	if more {
 		// A partition has another group ready: flush it next, now.
-		defer t.wakeFlusher()
+		t.wakeFlusher()
 	}
 	start := time.Now()
 	slices.SortFunc(ws, func(a, b *work) int {
@@ -142,25 +213,54 @@ func (t *Tier) flushOnce(ctx context.Context) bool {
 	}
 	ws = slices.DeleteFunc(ws, func(w *work) bool { return w.p == nil })
 	if len(ws) == 0 {
-		return true
+		return nil
 	}
-	obj := b.Finish()
+	return &flight{ws: ws, key: key, obj: b.Finish(), records: records, start: start}
+}
 
-	if err := retry(ctx, func() error { return t.bucket.Put(ctx, key, obj) }, func(err error, attempt int) {
-		t.logger.Warn("flush: put object failed, retrying", "key", key, "attempt", attempt, "err", err)
-	}); err != nil {
+// putFlight writes f's object, retrying until it succeeds or ctx ends.
+func (t *Tier) putFlight(ctx context.Context, f *flight) error {
+	err := retry(ctx, func() error { return t.bucket.Put(ctx, f.key, f.obj) }, func(err error, attempt int) {
+		t.logger.Warn("flush: put object failed, retrying", "key", f.key, "attempt", attempt, "err", err)
+	})
+	f.putAt = time.Now()
+	return err
+}
+
+// commitFlight waits for f's PUT, then commits its index entries and high
+// watermarks and completes its groups. Flights are committed one at a time,
+// in the order they were prepared.
+func (t *Tier) commitFlight(ctx context.Context, f *flight) {
+	ws := f.ws
+	if err := <-f.put; err != nil {
 		t.metrics.flushes.WithLabelValues("put_failed").Inc()
 		t.failAll(ws, err)
-		return true
+		return
 	}
-	t.metrics.putBytes.Add(float64(len(obj)))
+	t.metrics.putBytes.Add(float64(len(f.obj)))
+	// A partition an earlier flight failed must not commit: its earlier
+	// offsets may not be durable, and its commit would leave a gap (etcd
+	// would refuse it anyway, as a commit not starting at the durable
+	// offset). Its groups complete with that flight's error. A partition
+	// closed for any other reason (hand-off, Close) still commits what it
+	// accepted; etcd's leadership compare decides.
+	ws = slices.DeleteFunc(slices.Clone(ws), func(w *work) bool {
+		if err := w.p.flushFailed(); err != nil {
+			t.finish(w, err, false)
+			return true
+		}
+		return false
+	})
+	if len(ws) == 0 {
+		return
+	}
 
-	res := commitResult{fenced: make(map[metadata.TP]bool), rejected: make(map[*work]error), putAt: time.Now()}
-	if err := t.commit(ctx, ws, key, obj, &res); err != nil {
+	res := commitResult{fenced: make(map[metadata.TP]bool), rejected: make(map[*work]error), putAt: f.putAt}
+	if err := t.commit(ctx, ws, f.key, f.obj, &res); err != nil {
 		// The object may now be an orphan; the sweeper removes it.
 		t.metrics.flushes.WithLabelValues("commit_failed").Inc()
 		t.failAll(ws, err)
-		return true
+		return
 	}
 	for _, w := range ws {
 		if err, ok := res.rejected[w]; ok {
@@ -178,10 +278,9 @@ func (t *Tier) flushOnce(ctx context.Context) bool {
 		t.finish(w, nil, false)
 	}
 	t.metrics.flushes.WithLabelValues("ok").Inc()
-	t.metrics.flushSeconds.Observe(time.Since(start).Seconds())
-	t.metrics.flushObjectBytes.Observe(float64(len(obj)))
-	t.metrics.flushRecords.Add(float64(records))
-	return true
+	t.metrics.flushSeconds.Observe(time.Since(f.start).Seconds())
+	t.metrics.flushObjectBytes.Observe(float64(len(f.obj)))
+	t.metrics.flushRecords.Add(float64(f.records))
 }
 
 // commitResult collects what t.commit learns.
@@ -267,6 +366,7 @@ func (t *Tier) failAll(ws []*work, err error) {
 // finish completes w's group with err, closing its partition if asked.
 func (t *Tier) finish(w *work, err error, closePartition bool) {
 	if closePartition {
+		w.p.failFlush(err)
 		w.p.close(err, false)
 	}
 	t.buf.release(w.g.bytes)

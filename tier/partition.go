@@ -60,6 +60,25 @@ type Partition struct {
 	// below it, reads go to the compacted segment objects, not to the
 	// uncompacted local segments.
 	compactedTo int64
+	// flushErr is set when a flush failed this partition: flushes of its
+	// later blocks, taken while that one was under way, must not commit.
+	flushErr error
+}
+
+// failFlush records that a flush of p failed with err.
+func (p *Partition) failFlush(err error) {
+	p.mu.Lock()
+	if p.flushErr == nil {
+		p.flushErr = err
+	}
+	p.mu.Unlock()
+}
+
+// flushFailed is the error of a failed flush of p, or nil.
+func (p *Partition) flushFailed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.flushErr
 }
 
 // pendingGroup is one flush group's blocks, waiting for the flusher.

@@ -20,15 +20,18 @@ import (
 
 // Config of the hot tier and flusher. Zero values take the defaults.
 type Config struct {
-	DataDir           string        // hot tier lives in DataDir/hot
-	NodeID            int32         // written into flush objects and their keys
-	FlushInterval     time.Duration // default 25ms
-	FlushBytes        int           // flush early once this much is pending; default 8 MiB
-	MaxBufferedBytes  int64         // unflushed bytes ceiling; Append waits above it; default 256 MiB
-	LocalSegmentBytes int64         // local segment file size before a new one; default 64 MiB
-	HotTierBytes      int64         // local segment bytes kept per partition before eviction; default 256 MiB
-	CacheBytes        int64         // local disk budget for runs read from the object store; default 1 GiB
-	DecodedCacheBytes int64         // memory budget for recently decompressed spans; default 64 MiB
+	DataDir       string        // hot tier lives in DataDir/hot
+	NodeID        int32         // written into flush objects and their keys
+	FlushInterval time.Duration // default 25ms
+	FlushBytes    int           // flush early once this much is pending; default 8 MiB
+	// FlushesInFlight is how many flushes may be under way at once (the
+	// next one's PUT overlapping the previous one's commit); default 2.
+	FlushesInFlight   int
+	MaxBufferedBytes  int64 // unflushed bytes ceiling; Append waits above it; default 256 MiB
+	LocalSegmentBytes int64 // local segment file size before a new one; default 64 MiB
+	HotTierBytes      int64 // local segment bytes kept per partition before eviction; default 256 MiB
+	CacheBytes        int64 // local disk budget for runs read from the object store; default 1 GiB
+	DecodedCacheBytes int64 // memory budget for recently decompressed spans; default 64 MiB
 	// MaintenanceInterval is how often partitions are checked for rolling
 	// and retention; default 2s.
 	MaintenanceInterval time.Duration
@@ -52,6 +55,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.FlushBytes <= 0 {
 		c.FlushBytes = 8 << 20
+	}
+	if c.FlushesInFlight <= 0 {
+		c.FlushesInFlight = 2
 	}
 	if c.MaxBufferedBytes <= 0 {
 		c.MaxBufferedBytes = 256 << 20

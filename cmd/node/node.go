@@ -52,6 +52,7 @@ type Config struct {
 	CreateBucket     bool          // create a missing S3 bucket
 	FlushInterval    time.Duration // default 25ms
 	FlushBytes       int           // default 8 MiB
+	FlushesInFlight  int           // flushes under way at once; default 2
 	MaxBufferedBytes int64         // unflushed bytes before producers wait; default 256 MiB
 	HotTierBytes     int64         // local segment bytes kept per partition; default 256 MiB
 	CacheBytes       int64         // local disk budget for cold reads; default 1 GiB
@@ -87,6 +88,7 @@ func DefaultConfig() Config {
 		Cluster:               "strata",
 		FlushInterval:         25 * time.Millisecond,
 		FlushBytes:            8 << 20,
+		FlushesInFlight:       2,
 		MaxBufferedBytes:      256 << 20,
 		HotTierBytes:          256 << 20,
 		CacheBytes:            1 << 30,
@@ -209,6 +211,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 		NodeID:               cfg.NodeID,
 		FlushInterval:        cfg.FlushInterval,
 		FlushBytes:           cfg.FlushBytes,
+		FlushesInFlight:      cfg.FlushesInFlight,
 		MaxBufferedBytes:     cfg.MaxBufferedBytes,
 		HotTierBytes:         cfg.HotTierBytes,
 		CacheBytes:           cfg.CacheBytes,

@@ -130,6 +130,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.FlushInterval, "flush-interval", def.FlushInterval, "flush pending data to the object store at least this often")
 	flushBytes := byteSize(def.FlushBytes)
 	fs.Var(&flushBytes, "flush-bytes", "flush early once this much data is pending (e.g. 8MiB)")
+	fs.IntVar(&cfg.FlushesInFlight, "flushes-in-flight", def.FlushesInFlight, "flushes under way at once: the next flush's PUT overlaps the previous one's etcd commit (commits stay in order)")
 	maxBuffered := byteSize(def.MaxBufferedBytes)
 	fs.Var(&maxBuffered, "max-buffered-bytes", "unflushed data ceiling; producers wait above it")
 	hotTier := byteSize(def.HotTierBytes)
@@ -195,6 +196,9 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	if *defParts < 1 || *defParts > 1<<20 {
 		return fmt.Errorf("--default-partitions %d out of range (1..1048576)", *defParts)
+	}
+	if cfg.FlushesInFlight < 1 || cfg.FlushesInFlight > 64 {
+		return fmt.Errorf("--flushes-in-flight %d out of range (1..64)", cfg.FlushesInFlight)
 	}
 	if maxReq > 1<<30 {
 		return fmt.Errorf("--max-request-bytes %d too large (at most 1GiB)", maxReq)

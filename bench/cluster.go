@@ -39,6 +39,8 @@ type ClusterConfig struct {
 	// FlushInterval and FlushBytes go to every node; zero = node defaults.
 	FlushInterval time.Duration
 	FlushBytes    int
+	// FlushesInFlight goes to every node; zero = node default.
+	FlushesInFlight int
 	// Logger receives the nodes' and etcd's logs; nil discards.
 	Logger *slog.Logger
 }
@@ -129,6 +131,9 @@ func (c *Cluster) StartNode(ctx context.Context, id int32) (*node.Node, error) {
 	}
 	if c.cfg.FlushBytes > 0 {
 		cfg.FlushBytes = c.cfg.FlushBytes
+	}
+	if c.cfg.FlushesInFlight > 0 {
+		cfg.FlushesInFlight = c.cfg.FlushesInFlight
 	}
 	logger := c.cfg.Logger
 	if logger != nil {

@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/strata-io/strata/bench"
 )
@@ -19,6 +22,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "compare" {
+		return compare(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("strata-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg bench.Config
@@ -78,4 +84,93 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprint(stdout, res.Markdown())
 	return 0
+}
+
+// compare runs the side-by-side suite: this machine's limits, then kfake,
+// Strata on the filesystem store and Strata on MinIO, one at a time.
+func compare(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("strata-bench compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg bench.SuiteConfig
+	brokers := fs.String("brokers", strings.Join([]string{bench.BrokerKfake, bench.BrokerFS, bench.BrokerMinIO}, ","), "brokers to measure, in order (kfake, strata-fs, strata-minio)")
+	scenarios := fs.String("scenarios", "", "comma-separated scenario names to run (default all: "+scenarioNames(bench.DefaultScenarios())+"); the first is the base")
+	runMB := fs.Int64("run-mb", 128, "MB of record values per produce scenario")
+	fs.IntVar(&cfg.Producers, "producers", 4, "producer clients at once")
+	fs.DurationVar(&cfg.Linger, "linger", 5*time.Millisecond, "producer linger")
+	fs.Float64Var(&cfg.PacedSeconds, "paced-seconds", 5, "length of the paced-latency phase (at half the base scenario's saturation)")
+	fs.Float64Var(&cfg.E2ERate, "e2e-rate", 5000, "records/s of the end-to-end latency phase")
+	fs.Float64Var(&cfg.E2ESeconds, "e2e-seconds", 6, "length of the end-to-end latency phase")
+	fs.IntVar(&cfg.FlushesInFlight, "flushes-in-flight", 0, "Strata nodes' --flushes-in-flight (default: the node's)")
+	fs.IntVar(&cfg.ExportRecords, "export-records", 1_000_000, "100 B records in the Arrow/Parquet export topic (-1 skips)")
+	fs.DurationVar(&cfg.PhaseTimeout, "timeout", 3*time.Minute, "time limit of each phase")
+	fs.BoolVar(&cfg.SkipLimits, "skip-limits", false, "do not measure the machine's limits")
+	fs.StringVar(&cfg.Dir, "dir", "", "data dir; must be empty (default: a temp dir, removed)")
+	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the record bytes (0: time-based)")
+	asJSON := fs.Bool("json", false, "print the result as JSON instead of Markdown")
+	jsonFile := fs.String("json-file", "", "also write the result as JSON to this file")
+	verbose := fs.Bool("v", false, "log node output (warnings and up) to stderr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "strata-bench compare: unexpected arguments %v\n", fs.Args())
+		return 2
+	}
+	if *runMB <= 0 {
+		fmt.Fprintf(stderr, "strata-bench compare: -run-mb must be positive\n")
+		return 2
+	}
+	cfg.RunBytes = *runMB * 1e6
+	cfg.Brokers = strings.Split(*brokers, ",")
+	if *scenarios != "" {
+		all := bench.DefaultScenarios()
+		for _, name := range strings.Split(*scenarios, ",") {
+			i := slices.IndexFunc(all, func(s bench.Scenario) bool { return s.Name == name })
+			if i < 0 {
+				fmt.Fprintf(stderr, "strata-bench compare: unknown scenario %q (have %s)\n", name, scenarioNames(all))
+				return 2
+			}
+			cfg.Scenarios = append(cfg.Scenarios, all[i])
+		}
+	}
+	cfg.Progress = stderr
+	if *verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := bench.RunSuite(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "strata-bench compare: %v\n", err)
+		if bench.IsVerifyError(err) {
+			return 1
+		}
+		return 2
+	}
+	js, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		fmt.Fprintf(stderr, "strata-bench compare: %v\n", err)
+		return 2
+	}
+	js = append(js, '\n')
+	if *jsonFile != "" {
+		if err := os.WriteFile(*jsonFile, js, 0o644); err != nil {
+			fmt.Fprintf(stderr, "strata-bench compare: %v\n", err)
+			return 2
+		}
+	}
+	if *asJSON {
+		stdout.Write(js)
+		return 0
+	}
+	fmt.Fprint(stdout, res.Markdown())
+	return 0
+}
+
+func scenarioNames(ss []bench.Scenario) string {
+	names := make([]string, len(ss))
+	for i, s := range ss {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ",")
 }

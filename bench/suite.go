@@ -1,0 +1,640 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-io/strata/cmd/node"
+)
+
+// Brokers a suite compares.
+const (
+	BrokerKfake = "kfake"        // franz-go's in-memory kfake: no durability, the upper bound
+	BrokerFS    = "strata-fs"    // Strata, filesystem object store
+	BrokerMinIO = "strata-minio" // Strata on a MinIO process
+)
+
+// Scenario is one produce workload.
+type Scenario struct {
+	Name        string `json:"name"`
+	RecordSize  int    `json:"record_size"`
+	Partitions  int    `json:"partitions"`
+	Acks        string `json:"acks"`        // "all" or "1"
+	Compression string `json:"compression"` // "none" or "zstd"
+}
+
+// DefaultScenarios varies one dimension at a time from the base (1 KiB
+// records, 6 partitions, acks=all, uncompressed): record size 100 B and
+// 16 KiB, 64 and 1,000 partitions, acks=1, zstd.
+func DefaultScenarios() []Scenario {
+	base := Scenario{Name: "1KiB", RecordSize: 1024, Partitions: 6, Acks: "all", Compression: "none"}
+	with := func(name string, f func(*Scenario)) Scenario { s := base; s.Name = name; f(&s); return s }
+	return []Scenario{
+		base,
+		with("100B", func(s *Scenario) { s.RecordSize = 100 }),
+		with("16KiB", func(s *Scenario) { s.RecordSize = 16 << 10 }),
+		with("1KiB-64p", func(s *Scenario) { s.Partitions = 64 }),
+		with("1KiB-1000p", func(s *Scenario) { s.Partitions = 1000 }),
+		with("1KiB-acks1", func(s *Scenario) { s.Acks = "1" }),
+		with("1KiB-zstd", func(s *Scenario) { s.Compression = "zstd" }),
+	}
+}
+
+// SuiteConfig is one side-by-side run.
+type SuiteConfig struct {
+	// Brokers to measure, one at a time; default kfake, strata-fs,
+	// strata-minio. Ratios are to kfake when it is among them.
+	Brokers []string
+	// Scenarios; default DefaultScenarios(). The first is the base: its
+	// topic is consumed cold and its cost is reported.
+	Scenarios []Scenario
+	// RunBytes bounds each produce scenario: records = RunBytes / size (at
+	// least 1,000); default 128 MB.
+	RunBytes int64
+	// Producers is the number of producer clients; default 4. Linger is
+	// theirs; default 5ms.
+	Producers int
+	Linger    time.Duration
+	// PacedSeconds is the length of the paced-latency phase, run at half the
+	// base scenario's saturation; default 5s. E2ERate and E2ESeconds shape
+	// the end-to-end phase; default 5000 records/s for 6s.
+	PacedSeconds float64
+	E2ERate      float64
+	E2ESeconds   float64
+	// FlushesInFlight goes to the Strata nodes; 0 = node default.
+	FlushesInFlight int
+	// ExportRecords is the size of the topic (100 B records) the Arrow and
+	// Parquet export phase reads; default 1,000,000; < 0 skips it.
+	ExportRecords int
+	// PhaseTimeout bounds every phase; default 3 minutes.
+	PhaseTimeout time.Duration
+	// SkipLimits skips measuring the machine's limits.
+	SkipLimits bool
+	Dir        string
+	Seed       uint64
+	Logger     *slog.Logger
+	Progress   io.Writer
+}
+
+func (c *SuiteConfig) setDefaults() {
+	if len(c.Brokers) == 0 {
+		c.Brokers = []string{BrokerKfake, BrokerFS, BrokerMinIO}
+	}
+	if len(c.Scenarios) == 0 {
+		c.Scenarios = DefaultScenarios()
+	}
+	if c.RunBytes <= 0 {
+		c.RunBytes = 128e6
+	}
+	if c.Producers <= 0 {
+		c.Producers = 4
+	}
+	if c.Linger <= 0 {
+		c.Linger = 5 * time.Millisecond
+	}
+	if c.PacedSeconds <= 0 {
+		c.PacedSeconds = 5
+	}
+	if c.E2ERate <= 0 {
+		c.E2ERate = 5000
+	}
+	if c.E2ESeconds <= 0 {
+		c.E2ESeconds = 6
+	}
+	if c.ExportRecords == 0 {
+		c.ExportRecords = 1_000_000
+	}
+	if c.PhaseTimeout <= 0 {
+		c.PhaseTimeout = 3 * time.Minute
+	}
+	if c.Seed == 0 {
+		c.Seed = uint64(time.Now().UnixNano())
+	}
+}
+
+// ScenarioResult is one produce scenario and the verified read of its topic
+// from the broker that took it (the hot tier, for Strata).
+type ScenarioResult struct {
+	Scenario Scenario      `json:"scenario"`
+	Produce  ProduceResult `json:"produce"`
+	Hot      ConsumeResult `json:"hot_consume"`
+	// CPUSeconds is this process's user+system CPU during the produce
+	// (clients and broker: they share the process).
+	CPUSeconds float64 `json:"cpu_seconds"`
+}
+
+// ExportResult is reading a topic as a table over HTTP.
+type ExportResult struct {
+	Rows              int64   `json:"rows"`
+	ArrowRowsPerSec   float64 `json:"arrow_rows_per_sec"`
+	ParquetRowsPerSec float64 `json:"parquet_rows_per_sec"`
+	ParquetBytes      int64   `json:"parquet_bytes"`
+	// ParquetPeakRSSDelta is how far the process's RSS rose above its
+	// level before the Parquet export, at most.
+	ParquetPeakRSSDelta int64 `json:"parquet_peak_rss_delta_bytes"`
+}
+
+// SuiteCost is what the base scenario cost on one broker.
+type SuiteCost struct {
+	PutsPerGB       float64 `json:"puts_per_gb"`
+	ColdGetsPerGB   float64 `json:"cold_gets_per_gb"`
+	EtcdTxnPerSec   float64 `json:"etcd_txn_per_sec"`
+	EtcdBytesPerGB  float64 `json:"etcd_bytes_per_gb"`
+	CPUSecondsPerGB float64 `json:"cpu_seconds_per_gb"`
+	// PeakRSS is the process's highest RSS while this broker ran (clients
+	// and broker share the process).
+	PeakRSS int64 `json:"peak_rss_bytes"`
+}
+
+// BrokerResult is every measure of one broker.
+type BrokerResult struct {
+	Broker    string           `json:"broker"`
+	Scenarios []ScenarioResult `json:"scenarios"`
+	// Paced is acks=all latency at PacedRate (half the base scenario's
+	// saturation on this broker).
+	PacedRate float64       `json:"paced_rate"`
+	Paced     ProduceResult `json:"paced"`
+	E2E       E2EResult     `json:"end_to_end"`
+	// Cold is the base topic read by a second node with an empty disk and
+	// cache (Strata only).
+	Cold   *ConsumeResult `json:"cold_consume,omitempty"`
+	Export *ExportResult  `json:"export,omitempty"`
+	Cost   SuiteCost      `json:"cost"`
+}
+
+// SuiteResult is a whole side-by-side run.
+type SuiteResult struct {
+	Env     Environment     `json:"environment"`
+	Config  SuiteSetup      `json:"config"`
+	Limits  *Limits         `json:"machine_limits,omitempty"`
+	Brokers []*BrokerResult `json:"brokers"`
+	Targets []Target        `json:"targets"`
+}
+
+// SuiteSetup is the configuration a suite ran with.
+type SuiteSetup struct {
+	Scenarios       []Scenario    `json:"scenarios"`
+	RunBytes        int64         `json:"run_bytes"`
+	Producers       int           `json:"producers"`
+	Linger          time.Duration `json:"linger_ns"`
+	FlushInterval   time.Duration `json:"flush_interval_ns"`
+	FlushBytes      int           `json:"flush_bytes"`
+	FlushesInFlight int           `json:"flushes_in_flight"`
+}
+
+// RunSuite measures the machine's limits, then each broker in turn on the
+// same workloads. Every produce is checked record by record by a consume
+// pass (and the end-to-end phase by its consumer); a check that fails ends
+// the run with an error wrapping ErrVerify.
+func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
+	cfg.setDefaults()
+	def := node.DefaultConfig()
+	res := &SuiteResult{Env: environment(), Config: SuiteSetup{
+		Scenarios: cfg.Scenarios, RunBytes: cfg.RunBytes, Producers: cfg.Producers, Linger: cfg.Linger,
+		FlushInterval: def.FlushInterval, FlushBytes: def.FlushBytes, FlushesInFlight: cmp(cfg.FlushesInFlight, def.FlushesInFlight),
+	}}
+	progress := func(format string, args ...any) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "strata-bench: "+format+"\n", args...)
+		}
+	}
+	dir := cfg.Dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "strata-bench-")
+		if err != nil {
+			return res, fmt.Errorf("bench: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return res, fmt.Errorf("bench: dir %s is not empty", dir)
+	}
+	for _, b := range cfg.Brokers {
+		switch b {
+		case BrokerKfake, BrokerFS, BrokerMinIO:
+		default:
+			return res, fmt.Errorf("bench: unknown broker %q (want %s, %s or %s)", b, BrokerKfake, BrokerFS, BrokerMinIO)
+		}
+	}
+	if !cfg.SkipLimits {
+		progress("measuring this machine's limits")
+		l, err := MeasureLimits(ctx, dir)
+		if err != nil {
+			return res, err
+		}
+		res.Limits = &l
+		progress("limits: fdatasync write %.0f MB/s, loopback TCP %.0f MB/s, zstd one core %.0f MB/s", l.FsyncWriteMBps, l.LoopbackMBps, l.ZstdMBps)
+	}
+	for i, b := range cfg.Brokers {
+		bdir := filepath.Join(dir, fmt.Sprintf("%d-%s", i, b))
+		if err := os.MkdirAll(bdir, 0o755); err != nil {
+			return res, err
+		}
+		br, err := runBroker(ctx, cfg, b, bdir, progress)
+		if br != nil {
+			res.Brokers = append(res.Brokers, br)
+		}
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", b, err)
+		}
+		debug.FreeOSMemory()
+	}
+	res.Targets = res.targets()
+	return res, nil
+}
+
+func cmp(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// brokerUnderTest is one broker's Kafka (and, for Strata, HTTP) address.
+type brokerUnderTest struct {
+	kafka, http string
+	// metrics scrapes the node's /metrics; nil for kfake.
+	metrics func(ctx context.Context) (*Metrics, error)
+	// restartCold closes the node and starts another with an empty disk
+	// (Strata only).
+	restartCold func(ctx context.Context) error
+	close       func()
+}
+
+func startBroker(ctx context.Context, cfg SuiteConfig, b, dir string) (*brokerUnderTest, error) {
+	if b == BrokerKfake {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			return nil, fmt.Errorf("bench: kfake: %w", err)
+		}
+		return &brokerUnderTest{kafka: c.ListenAddrs()[0], close: c.Close}, nil
+	}
+	store := StoreFS
+	if b == BrokerMinIO {
+		store = StoreMinIO
+	}
+	cl, err := StartCluster(ctx, ClusterConfig{Dir: dir, Store: store, FlushesInFlight: cfg.FlushesInFlight, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n, err := cl.StartNode(ctx, 0)
+	if err != nil {
+		cl.Close()
+		return nil, err
+	}
+	bt := &brokerUnderTest{}
+	httpc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	var mu sync.Mutex
+	set := func(n *node.Node) {
+		mu.Lock()
+		defer mu.Unlock()
+		bt.kafka, bt.http = n.KafkaAddr(), n.HTTPAddr()
+	}
+	set(n)
+	bt.metrics = func(ctx context.Context) (*Metrics, error) { return Scrape(ctx, httpc, bt.http) }
+	bt.restartCold = func(ctx context.Context) error {
+		if err := closeNode(n); err != nil {
+			return err
+		}
+		n1, err := cl.StartNode(ctx, 1)
+		if err != nil {
+			n = nil
+			return err
+		}
+		n = n1
+		set(n)
+		return nil
+	}
+	bt.close = func() {
+		if n != nil {
+			closeNode(n)
+		}
+		cl.Close()
+	}
+	return bt, nil
+}
+
+func runBroker(ctx context.Context, cfg SuiteConfig, b, dir string, progress func(string, ...any)) (*BrokerResult, error) {
+	bt, err := startBroker(ctx, cfg, b, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer bt.close()
+	res := &BrokerResult{Broker: b}
+	rss := startRSSSampler()
+	defer rss.stop()
+
+	var baseTopic string
+	var baseLedger *Ledger
+	for i, sc := range cfg.Scenarios {
+		records := max(int(cfg.RunBytes/int64(sc.RecordSize)), 1000)
+		topic := fmt.Sprintf("bench-%d-%s", i, sc.Name)
+		if err := CreateTopic(ctx, bt.kafka, topic, int32(sc.Partitions)); err != nil {
+			return res, err
+		}
+		l, err := NewLedger(records, sc.RecordSize, cfg.Seed+uint64(i))
+		if err != nil {
+			return res, err
+		}
+		progress("%s %s: producing %d records of %d B to %d partitions (acks=%s, %s)", b, sc.Name, records, sc.RecordSize, sc.Partitions, sc.Acks, sc.Compression)
+		var before *Metrics
+		if bt.metrics != nil && i == 0 {
+			if before, err = bt.metrics(ctx); err != nil {
+				return res, err
+			}
+		}
+		cpu0 := cpuSeconds()
+		pr, err := Produce(ctx, bt.kafka, l, ProduceOptions{Topic: topic, Producers: cfg.Producers, TimeLimit: cfg.PhaseTimeout, ClientOpts: producerOpts(sc, cfg.Linger)})
+		cpu := cpuSeconds() - cpu0
+		if err != nil {
+			return res, fmt.Errorf("%s produce: %w", sc.Name, err)
+		}
+		if pr.TimedOut {
+			return res, fmt.Errorf("%s produce: time limit %v reached", sc.Name, cfg.PhaseTimeout)
+		}
+		sr := ScenarioResult{Scenario: sc, Produce: pr, CPUSeconds: cpu}
+		if i == 0 {
+			gb := float64(pr.Bytes) / 1e9
+			res.Cost.CPUSecondsPerGB = cpu / gb
+			if before != nil {
+				after, err := bt.metrics(ctx)
+				if err != nil {
+					return res, err
+				}
+				d := func(name string, match ...string) float64 {
+					return after.Sum(name, match...) - before.Sum(name, match...)
+				}
+				res.Cost.PutsPerGB = d("strata_objstore_requests_total", "op", "put", "result", "ok") / gb
+				res.Cost.EtcdTxnPerSec = d("strata_etcd_txn_total") / pr.Elapsed.Seconds()
+				res.Cost.EtcdBytesPerGB = d("strata_etcd_written_bytes_total") / gb
+			}
+			baseTopic, baseLedger = topic, l
+		}
+		progress("%s %s: %.0f records/s, %.1f MB/s; consuming", b, sc.Name, pr.RecordsPerSec, pr.MBPerSec)
+		if sr.Hot, err = Consume(ctx, bt.kafka, l, ConsumeOptions{Topic: topic, TimeLimit: cfg.PhaseTimeout}); err != nil {
+			return res, fmt.Errorf("%s consume: %w", sc.Name, err)
+		}
+		res.Scenarios = append(res.Scenarios, sr)
+	}
+
+	// Paced acks=all latency at half the base scenario's saturation.
+	base := res.Scenarios[0]
+	res.PacedRate = max(base.Produce.RecordsPerSec/2, 100)
+	pacedN := max(int(res.PacedRate*cfg.PacedSeconds), 500)
+	pl, err := NewLedger(pacedN, base.Scenario.RecordSize, cfg.Seed+100)
+	if err != nil {
+		return res, err
+	}
+	if err := CreateTopic(ctx, bt.kafka, "bench-paced", int32(base.Scenario.Partitions)); err != nil {
+		return res, err
+	}
+	progress("%s paced: %d records at %.0f records/s", b, pacedN, res.PacedRate)
+	if res.Paced, err = Produce(ctx, bt.kafka, pl, ProduceOptions{Topic: "bench-paced", Producers: cfg.Producers, Rate: res.PacedRate,
+		TimeLimit: cfg.PhaseTimeout, LatencyWarmup: time.Second, ClientOpts: producerOpts(base.Scenario, cfg.Linger)}); err != nil {
+		return res, fmt.Errorf("paced produce: %w", err)
+	}
+	if _, err := Consume(ctx, bt.kafka, pl, ConsumeOptions{Topic: "bench-paced", TimeLimit: cfg.PhaseTimeout}); err != nil {
+		return res, fmt.Errorf("paced consume: %w", err)
+	}
+
+	// End-to-end latency at a fixed rate.
+	if err := CreateTopic(ctx, bt.kafka, "bench-e2e", int32(base.Scenario.Partitions)); err != nil {
+		return res, err
+	}
+	e2eN := int(cfg.E2ERate * cfg.E2ESeconds)
+	progress("%s end-to-end: %d records at %.0f records/s", b, e2eN, cfg.E2ERate)
+	if res.E2E, err = EndToEnd(ctx, bt.kafka, "bench-e2e", 100, e2eN, cfg.E2ERate, time.Second, cfg.PhaseTimeout); err != nil {
+		return res, err
+	}
+
+	if bt.http != "" && cfg.ExportRecords > 0 {
+		progress("%s export: producing %d records of 100 B", b, cfg.ExportRecords)
+		ex, err := measureExport(ctx, bt, cfg, rss)
+		if err != nil {
+			return res, fmt.Errorf("export: %w", err)
+		}
+		res.Export = ex
+	}
+	if bt.restartCold != nil {
+		progress("%s cold consume of %s from a node with an empty disk", b, baseTopic)
+		if err := bt.restartCold(ctx); err != nil {
+			return res, err
+		}
+		before, err := bt.metrics(ctx)
+		if err != nil {
+			return res, err
+		}
+		cold, err := Consume(ctx, bt.kafka, baseLedger, ConsumeOptions{Topic: baseTopic, TimeLimit: cfg.PhaseTimeout})
+		if err != nil {
+			return res, fmt.Errorf("cold consume: %w", err)
+		}
+		res.Cold = &cold
+		after, err := bt.metrics(ctx)
+		if err != nil {
+			return res, err
+		}
+		gets := after.Sum("strata_objstore_requests_total", "op", "get") + after.Sum("strata_objstore_requests_total", "op", "get_range") -
+			before.Sum("strata_objstore_requests_total", "op", "get") - before.Sum("strata_objstore_requests_total", "op", "get_range")
+		res.Cost.ColdGetsPerGB = perGB(gets, float64(cold.Bytes)/1e9)
+	}
+	res.Cost.PeakRSS = rss.peak()
+	return res, nil
+}
+
+func producerOpts(sc Scenario, linger time.Duration) []kgo.Opt {
+	opts := []kgo.Opt{kgo.ProducerLinger(linger)}
+	if sc.Acks == "1" {
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	}
+	if sc.Compression == "zstd" {
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+	} else {
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	}
+	return opts
+}
+
+// measureExport produces cfg.ExportRecords records of 100 B and reads the
+// topic back as Arrow IPC and as Parquet over HTTP, counting rows.
+func measureExport(ctx context.Context, bt *brokerUnderTest, cfg SuiteConfig, rss *rssSampler) (*ExportResult, error) {
+	const topic = "bench-export"
+	if err := CreateTopic(ctx, bt.kafka, topic, 6); err != nil {
+		return nil, err
+	}
+	l, err := NewLedger(cfg.ExportRecords, 100, cfg.Seed+200)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Produce(ctx, bt.kafka, l, ProduceOptions{Topic: topic, Producers: cfg.Producers, TimeLimit: cfg.PhaseTimeout,
+		ClientOpts: []kgo.Opt{kgo.ProducerLinger(cfg.Linger)}}); err != nil {
+		return nil, err
+	}
+	want := l.Acked()
+	res := &ExportResult{Rows: want}
+	httpc := &http.Client{Timeout: cfg.PhaseTimeout}
+
+	start := time.Now()
+	resp, err := httpc.Get("http://" + bt.http + "/v1/topics/" + topic + "/arrow")
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("arrow: HTTP %s", resp.Status)
+	}
+	rd, err := ipc.NewReader(resp.Body)
+	if err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	var rows int64
+	for rd.Next() {
+		rows += rd.RecordBatch().NumRows()
+	}
+	rerr := rd.Err()
+	rd.Release()
+	resp.Body.Close()
+	if rerr != nil {
+		return nil, fmt.Errorf("arrow: %w", rerr)
+	}
+	if rows != want {
+		return nil, fmt.Errorf("%w: arrow export returned %d rows, want %d", ErrVerify, rows, want)
+	}
+	res.ArrowRowsPerSec = float64(rows) / time.Since(start).Seconds()
+
+	path := filepath.Join(cfg.Dir, "export.parquet")
+	if cfg.Dir == "" {
+		f, err := os.CreateTemp("", "strata-bench-*.parquet")
+		if err != nil {
+			return nil, err
+		}
+		path = f.Name()
+		f.Close()
+	}
+	defer os.Remove(path)
+	debug.FreeOSMemory()
+	base := currentRSS()
+	rss.resetLocal()
+	start = time.Now()
+	resp, err = httpc.Get("http://" + bt.http + "/v1/topics/" + topic + "/parquet")
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("parquet: HTTP %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	n, err := io.Copy(f, resp.Body)
+	resp.Body.Close()
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("parquet: %w", err)
+	}
+	el := time.Since(start)
+	res.ParquetPeakRSSDelta = max(rss.localPeak()-base, 0)
+	res.ParquetBytes = n
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("parquet: %w", err)
+	}
+	prows := pf.NumRows()
+	pf.Close()
+	if prows != want {
+		return nil, fmt.Errorf("%w: parquet export has %d rows, want %d", ErrVerify, prows, want)
+	}
+	res.ParquetRowsPerSec = float64(prows) / el.Seconds()
+	return res, nil
+}
+
+// cpuSeconds is this process's user + system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// currentRSS is this process's resident set size (Linux), 0 elsewhere.
+func currentRSS() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// rssSampler samples the RSS every 20ms and keeps the highest: overall and
+// since the last resetLocal.
+type rssSampler struct {
+	max, local atomic.Int64
+	done       chan struct{}
+	wg         sync.WaitGroup
+}
+
+func startRSSSampler() *rssSampler {
+	s := &rssSampler{done: make(chan struct{})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			s.sample()
+			select {
+			case <-t.C:
+			case <-s.done:
+				return
+			}
+		}
+	}()
+	return s
+}
+
+func (s *rssSampler) sample() {
+	r := currentRSS()
+	for {
+		m := s.max.Load()
+		if r <= m || s.max.CompareAndSwap(m, r) {
+			break
+		}
+	}
+	for {
+		m := s.local.Load()
+		if r <= m || s.local.CompareAndSwap(m, r) {
+			break
+		}
+	}
+}
+
+func (s *rssSampler) peak() int64      { s.sample(); return s.max.Load() }
+func (s *rssSampler) localPeak() int64 { s.sample(); return s.local.Load() }
+func (s *rssSampler) resetLocal()      { s.local.Store(0) }
+func (s *rssSampler) stop()            { close(s.done); s.wg.Wait() }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/strata-io/strata/metadata/retry"
 )
 
 const (
@@ -240,9 +241,9 @@ func (s *Store) keepAliveLoop(ctx context.Context) {
 	for {
 		wait := interval
 		if failures > 0 {
-			wait = min(interval, backoff(failures))
+			wait = min(interval, retry.Etcd.Backoff(failures))
 		}
-		if !sleepCtx(ctx, wait) {
+		if retry.Sleep(ctx, wait) != nil {
 			return
 		}
 		s.mu.Lock()
@@ -270,14 +271,12 @@ func (s *Store) keepAliveLoop(ctx context.Context) {
 		s.mu.Unlock()
 		s.leaseUntil.Store(0)
 		s.logger.Error("metadata: node lease lost; granting a new one", "lease", int64(id))
-		for attempt := 0; ; attempt++ {
-			if !sleepCtx(ctx, backoff(attempt)) {
-				return
-			}
-			if err = s.regrant(ctx); err == nil {
-				break
-			}
-			s.logger.Warn("metadata: grant lease", "err", err)
+		// Without a bound or a predicate, Do ends only with a new lease or
+		// with ctx.
+		if retry.Do(ctx, retry.Etcd, s.regrant, retry.OnError(func(err error, attempt int, delay time.Duration) {
+			s.logger.Warn("metadata: grant lease", "attempt", attempt, "retry_in", delay, "err", err)
+		})) != nil {
+			return
 		}
 		failures = 0
 	}
@@ -357,15 +356,24 @@ func kvEvent(kv *mvccpb.KeyValue) event {
 // after a backoff).
 func (s *Store) watchLoop(ctx context.Context) {
 	defer s.wg.Done()
-	for attempt := 0; ; attempt++ {
+	failures := 0 // watches in a row that ended early
+	for {
+		start := time.Now()
 		err := s.watchOnce(ctx)
 		if ctx.Err() != nil {
 			return
 		}
+		// A watch that ran longer than the longest backoff was healthy:
+		// its end starts the backoff over instead of adding to the
+		// failures of hours ago.
+		if time.Since(start) > retry.Etcd.MaxDelay {
+			failures = 0
+		}
+		failures++
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			s.logger.Warn("metadata: watch revision compacted; reloading", "err", err)
 			if err := s.load(ctx); err == nil {
-				attempt = 0
+				failures = 0
 				continue
 			} else {
 				s.logger.Warn("metadata: reload after compaction", "err", err)
@@ -373,7 +381,7 @@ func (s *Store) watchLoop(ctx context.Context) {
 		} else {
 			s.logger.Warn("metadata: watch ended; watching again", "err", err)
 		}
-		if !sleepCtx(ctx, backoff(attempt)) {
+		if retry.Sleep(ctx, retry.Etcd.Backoff(failures)) != nil {
 			return
 		}
 	}
@@ -421,24 +429,10 @@ func (s *Store) watchOnce(ctx context.Context) error {
 	return errors.New("metadata: watch channel closed")
 }
 
-// backoff is the pause before retry number attempt: exponential from 50ms,
-// capped at 5s, with jitter so a cluster's nodes do not retry in step.
-func backoff(attempt int) time.Duration {
-	d := 50 * time.Millisecond << min(attempt, 7)
-	d = min(d, 5*time.Second)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// sleepCtx reports whether d passed before ctx ended. It remains for the
+// periodic loops of health.go and nodes.go, which can call retry.Sleep
+// directly.
+func sleepCtx(ctx context.Context, d time.Duration) bool { return retry.Sleep(ctx, d) == nil }
 
 // txn runs one transaction bounded by RequestTimeout and counts it.
 func (s *Store) txn(ctx context.Context, op string, cmps []clientv3.Cmp, then, els []clientv3.Op) (*clientv3.TxnResponse, error) {

@@ -1,13 +1,9 @@
 package tier
 
 import (
-	"container/list"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -24,21 +20,24 @@ type chunkCache struct {
 	budget  int64
 	bucket  objstore.BucketReader
 	metrics *metrics
+	// runs indexes the files on disk by runKey; evicting a run removes its
+	// file. Every file has a name of its own (never reused for another
+	// write), so removing an evicted or replaced file cannot hit a newer one.
+	runs *lru[string, diskRun]
 
 	base   context.Context // canceled by close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // prefetches
 
+	// mu orders the inflight map and closed; runs has its own lock, taken
+	// inside mu (never the other way round).
 	mu       sync.Mutex
 	closed   bool
-	used     int64
-	lru      *list.List // of *cacheItem, most recent at the front
-	items    map[string]*list.Element
 	inflight map[string]*fetchCall
 }
 
-type cacheItem struct {
-	key  string
+// diskRun is a cached run's file and its size.
+type diskRun struct {
 	path string
 	size int64
 }
@@ -58,9 +57,13 @@ func newChunkCache(dir string, budget int64, bucket objstore.BucketReader, m *me
 		return nil, fmt.Errorf("tier: cache dir: %w", err)
 	}
 	base, cancel := context.WithCancel(context.Background())
+	runs := newLRU[string](budget, budget,
+		func(r diskRun) int64 { return r.size },
+		func(_ string, r diskRun) { os.Remove(r.path) })
+	runs.gauge = m.cacheBytes
 	return &chunkCache{
-		dir: dir, budget: budget, bucket: bucket, metrics: m, base: base, cancel: cancel,
-		lru: list.New(), items: map[string]*list.Element{}, inflight: map[string]*fetchCall{},
+		dir: dir, budget: budget, bucket: bucket, metrics: m, runs: runs, base: base, cancel: cancel,
+		inflight: map[string]*fetchCall{},
 	}, nil
 }
 
@@ -87,11 +90,11 @@ func runKey(e metadata.IndexEntry) string {
 func (c *chunkCache) get(ctx context.Context, e metadata.IndexEntry) ([]byte, error) {
 	key := runKey(e)
 	c.mu.Lock()
-	if el, ok := c.items[key]; ok {
-		c.lru.MoveToFront(el)
-		path := el.Value.(*cacheItem).path
+	// Under mu, a run is either in runs or in inflight from the start of
+	// its GET until it is stored: a miss here is never a GET just finished.
+	if r, ok := c.runs.get(key); ok {
 		c.mu.Unlock()
-		if data, err := os.ReadFile(path); err == nil && int64(len(data)) == e.Size {
+		if data, err := os.ReadFile(r.path); err == nil && int64(len(data)) == e.Size {
 			c.metrics.cacheRequests.WithLabelValues("hit").Inc()
 			return data, nil
 		}
@@ -130,38 +133,27 @@ func (c *chunkCache) get(ctx context.Context, e metadata.IndexEntry) ([]byte, er
 	return call.data, call.err
 }
 
-// store writes data to disk and evicts the least recently used runs over budget.
+// store writes data to a file of its own and indexes it under key (a run
+// cached already, whose file was damaged, is replaced); runs evicts the
+// least recently used runs over budget and removes their files.
 func (c *chunkCache) store(key string, data []byte) {
 	if c.budget <= 0 || int64(len(data)) > c.budget {
 		return
 	}
-	sum := sha256.Sum256([]byte(key))
-	path := filepath.Join(c.dir, hex.EncodeToString(sum[:16]))
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	// A file is indexed only once written and closed, so no reader sees
+	// it partly written; a crash leaves strays that the next start's
+	// RemoveAll clears.
+	f, err := os.CreateTemp(c.dir, "run-*")
+	if err != nil {
 		return
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		c.lru.MoveToFront(el)
-		return
+	if err != nil || !c.runs.put(key, diskRun{path: f.Name(), size: int64(len(data))}) {
+		os.Remove(f.Name())
 	}
-	c.items[key] = c.lru.PushFront(&cacheItem{key: key, path: path, size: int64(len(data))})
-	c.used += int64(len(data))
-	for c.used > c.budget && c.lru.Len() > 0 {
-		el := c.lru.Back()
-		it := el.Value.(*cacheItem)
-		c.lru.Remove(el)
-		delete(c.items, it.key)
-		c.used -= it.size
-		os.Remove(it.path)
-	}
-	c.metrics.cacheBytes.Set(float64(c.used))
 }
 
 // prefetch loads e into the cache in the background if it is not there.
@@ -169,7 +161,7 @@ func (c *chunkCache) prefetch(e metadata.IndexEntry, sem chan struct{}) {
 	key := runKey(e)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, cached := c.items[key]
+	cached := c.runs.contains(key)
 	_, busy := c.inflight[key]
 	if cached || busy || c.closed {
 		return

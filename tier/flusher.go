@@ -7,11 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"slices"
 	"time"
 
 	"github.com/strata-io/strata/metadata"
+	// Aliased: this package's func retry has the name.
+	backoff "github.com/strata-io/strata/metadata/retry"
 	"github.com/strata-io/strata/segment"
 )
 
@@ -178,6 +179,16 @@ func (t *Tier) prepareFlush() *flight {
 
 	key := t.objectKey(start)
 	b := segment.NewFlushObjectBuilder(t.cfg.NodeID, start)
+	// One allocation for the whole object: growing it run by run copied
+	// each flush's bytes several times (a quarter of the produce path's
+	// CPU in a profile of 1 KiB records).
+	size := len(ws)*segment.FlushDirEntrySize + 64
+	for _, w := range ws {
+		for _, blk := range w.blocks {
+			size += len(blk)
+		}
+	}
+	b.Grow(size)
 	var records int64
 	for _, w := range ws {
 		run, err := b.AddRun(segment.RunKey{TopicID: w.p.topicID, Partition: w.p.tp.Partition}, w.blocks)
@@ -382,32 +393,21 @@ func (t *Tier) objectKey(now time.Time) string {
 	return fmt.Sprintf("flush/%013d-n%d-%s.sfo", now.UnixMilli(), t.cfg.NodeID, hex.EncodeToString(r[:]))
 }
 
-// retry calls fn until it succeeds or ctx ends, backing off exponentially
-// with full jitter from 10ms up to 2s between attempts. A permanentError
-// ends it at once.
+// retry calls fn under backoff.Flush (no attempt bound, full jitter from
+// 10ms up to 2s; see metadata/retry) until it succeeds or ctx ends. An error
+// wrapping a permanentError ends it at once and comes back as fn returned
+// it, so the caller can errors.As it; once ctx has ended the error wraps
+// ctx.Err().
 func retry(ctx context.Context, fn func() error, onErr func(err error, attempt int)) error {
-	backoff := 10 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		var pe permanentError
-		if errors.As(err, &pe) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if onErr != nil {
-			onErr(err, attempt)
-		}
-		sleep := time.Duration(mrand.Int64N(int64(backoff)) + 1)
-		select {
-		case <-time.After(sleep):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		backoff = min(backoff*2, 2*time.Second)
-	}
+	return backoff.Do(ctx, backoff.Flush,
+		func(context.Context) error { return fn() },
+		backoff.Retryable(func(err error) bool {
+			var pe permanentError
+			return !errors.As(err, &pe)
+		}),
+		backoff.OnError(func(err error, attempt int, _ time.Duration) {
+			if onErr != nil {
+				onErr(err, attempt)
+			}
+		}))
 }

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strata-io/strata/metadata/retry"
 )
 
 var errTransient = errors.New("transient")
@@ -74,7 +76,7 @@ func TestRetrierBackoffIsJittered(t *testing.T) {
 	r := newRetrier(RetryConfig{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}, isTransientForTest, nil)
 	var low, high int
 	for range 1000 {
-		d := r.backoff(20) // ceiling is MaxDelay
+		d := r.policy.Backoff(20) // ceiling is MaxDelay
 		if d < 0 || d > time.Second {
 			t.Fatalf("backoff = %v, outside [0, 1s]", d)
 		}
@@ -88,7 +90,7 @@ func TestRetrierBackoffIsJittered(t *testing.T) {
 	if low < 150 || high < 150 {
 		t.Fatalf("backoff not spread over [0, MaxDelay]: %d below 25%%, %d above 75%% of 1000", low, high)
 	}
-	if d := r.backoff(1); d > 100*time.Millisecond {
+	if d := r.policy.Backoff(1); d > 100*time.Millisecond {
 		t.Fatalf("first backoff %v exceeds BaseDelay", d)
 	}
 }
@@ -158,6 +160,23 @@ func TestRetryConfigDefaults(t *testing.T) {
 	}
 	if c := (RetryConfig{BaseDelay: time.Second, MaxDelay: time.Millisecond}).withDefaults(); c.MaxDelay != time.Second {
 		t.Fatalf("MaxDelay below BaseDelay not raised: %+v", c)
+	}
+	// retry.Object documents the object-store tuning next to the other
+	// call sites' (metadata/retry/policies.go); it must say what Open does.
+	if p := newRetrier(RetryConfig{}, isTransientForTest, nil).policy; p != retry.Object {
+		t.Fatalf("default policy %+v, retry.Object %+v", p, retry.Object)
+	}
+}
+
+// The error after the last attempt names the operation and key, and wraps
+// both retry.ErrExhausted and the last failure.
+func TestRetrierExhaustedError(t *testing.T) {
+	var delays []time.Duration
+	r := newRetrier(RetryConfig{MaxAttempts: 2}, isTransientForTest, nil)
+	r.sleep = noSleep(&delays)
+	err := r.do(t.Context(), "put", "a/b", func(context.Context) error { return errTransient })
+	if !errors.Is(err, errTransient) || !errors.Is(err, retry.ErrExhausted) || err.Error() != `objstore: put "a/b": giving up after 2 attempts: transient` {
+		t.Fatalf("err = %q", err)
 	}
 }
 

@@ -272,6 +272,32 @@ func DecodeBlock(dst, b []byte) (meta BlockMeta, batches []byte, n int, err erro
 	}
 }
 
+// DecodeBlockShared is DecodeBlock into a new buffer, except that an
+// uncompressed block's batches are returned as a sub-slice of b (no copy):
+// b must then stay unmodified for as long as they are used.
+func DecodeBlockShared(b []byte) (meta BlockMeta, batches []byte, n int, err error) {
+	h, n, err := checkBlock(b)
+	if err != nil {
+		return BlockMeta{}, nil, 0, err
+	}
+	if h.codec == codecNone {
+		return h.meta, b[BlockHeaderSize:n:n], n, nil
+	}
+	return DecodeBlock(nil, b)
+}
+
+// RawBlockPayload returns the batches of a block just built by
+// AppendRawBlock or AppendBlock, when it is stored uncompressed, as a
+// sub-slice of b. It checks the header but not the payload CRC: it is for
+// blocks this process made, not for bytes read back.
+func RawBlockPayload(b []byte) ([]byte, bool) {
+	h, err := parseBlockHeader(b)
+	if err != nil || h.codec != codecNone || len(b) < h.encodedLen() {
+		return nil, false
+	}
+	return b[BlockHeaderSize:h.encodedLen():h.encodedLen()], true
+}
+
 // decompress appends the rawLen bytes of the zstd frame in payload to dst.
 func decompress(dst, payload []byte, rawLen int) ([]byte, error) {
 	var zh zstd.Header

@@ -215,3 +215,38 @@ func TestBlockConcurrent(t *testing.T) {
 		t.Errorf("concurrent round trip failed: %v", err)
 	}
 }
+
+// TestDecodeBlockSharedAndRawPayload: an uncompressed block's batches come
+// back as a sub-slice of the block (no copy), a compressed one is
+// decompressed, and a damaged payload is refused by DecodeBlockShared.
+func TestDecodeBlockSharedAndRawPayload(t *testing.T) {
+	meta := BlockMeta{BaseOffset: 10, LastOffset: 12, MaxTimestamp: 99, BatchCount: 1}
+	batches := bytes.Repeat([]byte("abcdefgh"), 1024)
+
+	raw := AppendRawBlock(nil, meta, batches)
+	p, ok := RawBlockPayload(raw)
+	if !ok || !bytes.Equal(p, batches) || &p[0] != &raw[BlockHeaderSize] {
+		t.Fatalf("RawBlockPayload: ok %v, equal %v", ok, bytes.Equal(p, batches))
+	}
+	m, got, n, err := DecodeBlockShared(raw)
+	if err != nil || m != meta || n != len(raw) || !bytes.Equal(got, batches) || &got[0] != &raw[BlockHeaderSize] {
+		t.Fatalf("DecodeBlockShared(raw): meta %+v n %d err %v", m, n, err)
+	}
+	if cap(got) != len(got) {
+		t.Fatalf("shared batches have spare capacity %d: an append would write into the block", cap(got)-len(got))
+	}
+
+	z := AppendBlock(nil, meta, batches) // compressible: stored as zstd
+	if _, ok := RawBlockPayload(z); ok {
+		t.Fatal("RawBlockPayload accepted a compressed block")
+	}
+	if _, got, _, err := DecodeBlockShared(z); err != nil || !bytes.Equal(got, batches) {
+		t.Fatalf("DecodeBlockShared(zstd): %v", err)
+	}
+
+	bad := bytes.Clone(raw)
+	bad[len(bad)-1] ^= 1
+	if _, _, _, err := DecodeBlockShared(bad); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged payload: err %v, want corruption", err)
+	}
+}

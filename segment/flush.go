@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -78,6 +79,11 @@ func (b *FlushObjectBuilder) AddRun(key RunKey, blocks [][]byte) (Run, error) {
 		return Run{}, fmt.Errorf("segment: add run: negative partition %d", key.Partition)
 	}
 	start := len(b.buf)
+	size := 0
+	for _, blk := range blocks {
+		size += len(blk)
+	}
+	b.buf = slices.Grow(b.buf, size)
 	run := Run{RunKey: key, Pos: int64(start), Blocks: int32(len(blocks))}
 	for i, blk := range blocks {
 		h, n, err := checkBlock(blk)
@@ -102,6 +108,13 @@ func (b *FlushObjectBuilder) AddRun(key RunKey, blocks [][]byte) (Run, error) {
 	b.runs = append(b.runs, run)
 	return run, nil
 }
+
+// Grow makes room for n more bytes of runs and directory, so building an
+// object of known size copies each block once.
+func (b *FlushObjectBuilder) Grow(n int) { b.buf = slices.Grow(b.buf, n) }
+
+// FlushDirEntrySize is the directory's size per run, for Grow.
+const FlushDirEntrySize = 16 + 4 + 8*5 + 4
 
 // Size is the object's length so far, without directory and trailer; the
 // flusher compares it with its flush size threshold.

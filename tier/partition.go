@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -299,14 +300,11 @@ func (p *Partition) append(ctx context.Context, batch []byte, h kbatch.Header, t
 		MaxTimestamp: h.MaxTimestamp,
 		BatchCount:   1,
 	}
-	var block []byte
-	if h.Codec() == kbatch.None {
-		block = segment.AppendBlock(nil, meta, batch)
-	} else {
-		// The client compressed it; zstd over snappy/lz4/zstd/gzip output
-		// costs CPU under the partition lock and saves almost nothing.
-		block = segment.AppendRawBlock(nil, meta, batch)
-	}
+	// Stored as the client sent it: no zstd under the partition lock on
+	// the produce path. The roller compresses uncompressed batches when it
+	// writes the partition's segment objects; zstd over a client's
+	// snappy/lz4/zstd/gzip output would save almost nothing anyway.
+	block := segment.AppendRawBlock(nil, meta, batch)
 	g, err := p.appendBlockLocked(block, meta, n)
 	if err != nil {
 		p.mu.Unlock()
@@ -369,6 +367,11 @@ func (p *Partition) appendBlockLocked(block []byte, meta segment.BlockMeta, n in
 		// were handed out; only a fresh open is safe.
 		return nil, fmt.Errorf("%w: append to local segment: %w", ErrStorage, err)
 	}
+	if raw, ok := segment.RawBlockPayload(block); ok {
+		// Tailing consumers read what was just appended: they find its
+		// batches here, with no disk read, decompression or CRC pass.
+		p.t.decoded.put(localSpanKey(active.path, ref.Pos, p.lead.Epoch), raw)
+	}
 	active.refs = append(active.refs, ref)
 	active.size = active.w.Size()
 	p.pending = append(p.pending, meta)
@@ -377,6 +380,12 @@ func (p *Partition) appendBlockLocked(block []byte, meta segment.BlockMeta, n in
 	g.bytes += n
 	p.next = meta.LastOffset + 1
 	return g, nil
+}
+
+// localSpanKey names a local block in the decoded cache. The epoch keeps a
+// reopened partition (same paths, new files) apart.
+func localSpanKey(path string, pos int64, epoch int32) string {
+	return path + "@" + strconv.FormatInt(pos, 10) + "#" + strconv.FormatInt(int64(epoch), 10)
 }
 
 func (g *flushGroup) wait(ctx context.Context) error {

@@ -110,8 +110,7 @@ func (v *view) next(ctx context.Context, cur int64) (sp span, from int64, ok boo
 		}
 		seg := s
 		dc := v.p.t.decoded
-		// The epoch keeps a reopened partition (same paths, new files) apart.
-		key := fmt.Sprintf("%s@%d#%d", seg.path, ref.Pos, v.p.lead.Epoch)
+		key := localSpanKey(seg.path, ref.Pos, v.p.lead.Epoch)
 		return span{
 			base: ref.BaseOffset, last: ref.LastOffset, maxTS: ref.MaxTimestamp, local: true,
 			load: func(context.Context) ([]byte, error) {
@@ -122,7 +121,8 @@ func (v *view) next(ctx context.Context, cur int64) (sp span, from int64, ok boo
 				if _, err := seg.rf.ReadAt(buf, ref.Pos); err != nil {
 					return nil, fmt.Errorf("%w: read local segment: %w", ErrStorage, err)
 				}
-				_, batches, _, err := segment.DecodeBlock(nil, buf)
+				// A raw block's batches are served from buf itself.
+				_, batches, _, err := segment.DecodeBlockShared(buf)
 				if err != nil {
 					return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 				}

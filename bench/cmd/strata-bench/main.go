@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -109,8 +110,22 @@ func compare(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of Markdown")
 	jsonFile := fs.String("json-file", "", "also write the result as JSON to this file")
 	verbose := fs.Bool("v", false, "log node output (warnings and up) to stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (clients and brokers) to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "strata-bench compare: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "strata-bench compare: %v\n", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "strata-bench compare: unexpected arguments %v\n", fs.Args())

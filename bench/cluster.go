@@ -124,6 +124,8 @@ func (c *Cluster) StartNode(ctx context.Context, id int32) (*node.Node, error) {
 	cfg.NodeID = id
 	cfg.Cluster = clusterName
 	cfg.EtcdEndpoints = c.etcd.Endpoints()
+	// The bench's embedded etcd takes this many operations per transaction.
+	cfg.EtcdMaxTxnOps = metadata.EmbeddedMaxTxnOps
 	cfg.ObjectStore = c.storeURL
 	cfg.CreateBucket = true
 	if c.cfg.FlushInterval > 0 {

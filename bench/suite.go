@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -65,9 +67,12 @@ type SuiteConfig struct {
 	// Scenarios; default DefaultScenarios(). The first is the base: its
 	// topic is consumed cold and its cost is reported.
 	Scenarios []Scenario
-	// RunBytes bounds each produce scenario: records = RunBytes / size (at
-	// least 1,000); default 128 MB.
+	// RunBytes bounds each produce run: records = RunBytes / size (at least
+	// 1,000); default 64 MB. Repeat is how many runs of each scenario (each
+	// its own topic, each checked by a consume pass); the median by MB/s is
+	// reported. Default 3: a shared machine's noise moves single runs by 2×.
 	RunBytes int64
+	Repeat   int
 	// Producers is the number of producer clients; default 4. Linger is
 	// theirs; default 5ms.
 	Producers int
@@ -101,7 +106,10 @@ func (c *SuiteConfig) setDefaults() {
 		c.Scenarios = DefaultScenarios()
 	}
 	if c.RunBytes <= 0 {
-		c.RunBytes = 128e6
+		c.RunBytes = 64e6
+	}
+	if c.Repeat <= 0 {
+		c.Repeat = 3
 	}
 	if c.Producers <= 0 {
 		c.Producers = 4
@@ -132,10 +140,16 @@ func (c *SuiteConfig) setDefaults() {
 // ScenarioResult is one produce scenario and the verified read of its topic
 // from the broker that took it (the hot tier, for Strata).
 type ScenarioResult struct {
-	Scenario Scenario      `json:"scenario"`
-	Produce  ProduceResult `json:"produce"`
-	Hot      ConsumeResult `json:"hot_consume"`
-	// CPUSeconds is this process's user+system CPU during the produce
+	Scenario Scenario `json:"scenario"`
+	// Produce and Hot are the runs with the median MB/s.
+	Produce ProduceResult   `json:"produce"`
+	Hot     ConsumeResult   `json:"hot_consume"`
+	Runs    []ProduceResult `json:"runs"`
+	// ReadyRuns is, per run, how long the new topic took until every
+	// partition answered ListOffsets (before the produce, untimed there).
+	ReadyRuns []time.Duration `json:"ready_ns"`
+	HotRuns   []ConsumeResult `json:"hot_runs"`
+	// CPUSeconds is this process's user+system CPU during the produce runs
 	// (clients and broker: they share the process).
 	CPUSeconds float64 `json:"cpu_seconds"`
 }
@@ -192,6 +206,7 @@ type SuiteResult struct {
 type SuiteSetup struct {
 	Scenarios       []Scenario    `json:"scenarios"`
 	RunBytes        int64         `json:"run_bytes"`
+	Repeat          int           `json:"repeat"`
 	Producers       int           `json:"producers"`
 	Linger          time.Duration `json:"linger_ns"`
 	FlushInterval   time.Duration `json:"flush_interval_ns"`
@@ -207,7 +222,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
 	cfg.setDefaults()
 	def := node.DefaultConfig()
 	res := &SuiteResult{Env: environment(), Config: SuiteSetup{
-		Scenarios: cfg.Scenarios, RunBytes: cfg.RunBytes, Producers: cfg.Producers, Linger: cfg.Linger,
+		Scenarios: cfg.Scenarios, RunBytes: cfg.RunBytes, Repeat: cfg.Repeat, Producers: cfg.Producers, Linger: cfg.Linger,
 		FlushInterval: def.FlushInterval, FlushBytes: def.FlushBytes, FlushesInFlight: cmp(cfg.FlushesInFlight, def.FlushesInFlight),
 	}}
 	progress := func(format string, args ...any) {
@@ -345,34 +360,58 @@ func runBroker(ctx context.Context, cfg SuiteConfig, b, dir string, progress fun
 	var baseLedger *Ledger
 	for i, sc := range cfg.Scenarios {
 		records := max(int(cfg.RunBytes/int64(sc.RecordSize)), 1000)
-		topic := fmt.Sprintf("bench-%d-%s", i, sc.Name)
-		if err := CreateTopic(ctx, bt.kafka, topic, int32(sc.Partitions)); err != nil {
-			return res, err
-		}
-		l, err := NewLedger(records, sc.RecordSize, cfg.Seed+uint64(i))
-		if err != nil {
-			return res, err
-		}
-		progress("%s %s: producing %d records of %d B to %d partitions (acks=%s, %s)", b, sc.Name, records, sc.RecordSize, sc.Partitions, sc.Acks, sc.Compression)
 		var before *Metrics
 		if bt.metrics != nil && i == 0 {
+			var err error
 			if before, err = bt.metrics(ctx); err != nil {
 				return res, err
 			}
 		}
-		cpu0 := cpuSeconds()
-		pr, err := Produce(ctx, bt.kafka, l, ProduceOptions{Topic: topic, Producers: cfg.Producers, TimeLimit: cfg.PhaseTimeout, ClientOpts: producerOpts(sc, cfg.Linger)})
-		cpu := cpuSeconds() - cpu0
-		if err != nil {
-			return res, fmt.Errorf("%s produce: %w", sc.Name, err)
+		sr := ScenarioResult{Scenario: sc}
+		var produced int64
+		var elapsed time.Duration
+		for r := range cfg.Repeat {
+			topic := fmt.Sprintf("bench-%d-%s-%d", i, sc.Name, r)
+			if err := CreateTopic(ctx, bt.kafka, topic, int32(sc.Partitions)); err != nil {
+				return res, err
+			}
+			l, err := NewLedger(records, sc.RecordSize, cfg.Seed+uint64(i*100+r))
+			if err != nil {
+				return res, err
+			}
+			warm, err := warmPartitions(ctx, bt.kafka, topic, sc.Partitions, cfg.PhaseTimeout)
+			if err != nil {
+				return res, err
+			}
+			sr.ReadyRuns = append(sr.ReadyRuns, warm)
+			progress("%s %s (%d/%d): producing %d records of %d B to %d partitions (acks=%s, %s)", b, sc.Name, r+1, cfg.Repeat, records, sc.RecordSize, sc.Partitions, sc.Acks, sc.Compression)
+			cpu0 := cpuSeconds()
+			pr, err := Produce(ctx, bt.kafka, l, ProduceOptions{Topic: topic, Producers: cfg.Producers, TimeLimit: cfg.PhaseTimeout, ClientOpts: producerOpts(sc, cfg.Linger)})
+			sr.CPUSeconds += cpuSeconds() - cpu0
+			if err != nil {
+				return res, fmt.Errorf("%s produce: %w", sc.Name, err)
+			}
+			if pr.TimedOut {
+				return res, fmt.Errorf("%s produce: time limit %v reached", sc.Name, cfg.PhaseTimeout)
+			}
+			produced += pr.Bytes
+			elapsed += pr.Elapsed
+			progress("%s %s: %.0f records/s, %.1f MB/s; consuming", b, sc.Name, pr.RecordsPerSec, pr.MBPerSec)
+			hot, err := Consume(ctx, bt.kafka, l, ConsumeOptions{Topic: topic, TimeLimit: cfg.PhaseTimeout})
+			if err != nil {
+				return res, fmt.Errorf("%s consume: %w", sc.Name, err)
+			}
+			sr.Runs = append(sr.Runs, pr)
+			sr.HotRuns = append(sr.HotRuns, hot)
+			if i == 0 && r == 0 {
+				baseTopic, baseLedger = topic, l
+			}
 		}
-		if pr.TimedOut {
-			return res, fmt.Errorf("%s produce: time limit %v reached", sc.Name, cfg.PhaseTimeout)
-		}
-		sr := ScenarioResult{Scenario: sc, Produce: pr, CPUSeconds: cpu}
+		sr.Produce = medianBy(sr.Runs, func(p ProduceResult) float64 { return p.MBPerSec })
+		sr.Hot = medianBy(sr.HotRuns, func(c ConsumeResult) float64 { return c.MBPerSec })
 		if i == 0 {
-			gb := float64(pr.Bytes) / 1e9
-			res.Cost.CPUSecondsPerGB = cpu / gb
+			gb := float64(produced) / 1e9
+			res.Cost.CPUSecondsPerGB = sr.CPUSeconds / gb
 			if before != nil {
 				after, err := bt.metrics(ctx)
 				if err != nil {
@@ -381,15 +420,12 @@ func runBroker(ctx context.Context, cfg SuiteConfig, b, dir string, progress fun
 				d := func(name string, match ...string) float64 {
 					return after.Sum(name, match...) - before.Sum(name, match...)
 				}
+				// Over the base scenario's runs, consume passes included
+				// (they write nothing).
 				res.Cost.PutsPerGB = d("strata_objstore_requests_total", "op", "put", "result", "ok") / gb
-				res.Cost.EtcdTxnPerSec = d("strata_etcd_txn_total") / pr.Elapsed.Seconds()
+				res.Cost.EtcdTxnPerSec = d("strata_etcd_txn_total") / elapsed.Seconds()
 				res.Cost.EtcdBytesPerGB = d("strata_etcd_written_bytes_total") / gb
 			}
-			baseTopic, baseLedger = topic, l
-		}
-		progress("%s %s: %.0f records/s, %.1f MB/s; consuming", b, sc.Name, pr.RecordsPerSec, pr.MBPerSec)
-		if sr.Hot, err = Consume(ctx, bt.kafka, l, ConsumeOptions{Topic: topic, TimeLimit: cfg.PhaseTimeout}); err != nil {
-			return res, fmt.Errorf("%s consume: %w", sc.Name, err)
 		}
 		res.Scenarios = append(res.Scenarios, sr)
 	}
@@ -638,3 +674,57 @@ func (s *rssSampler) peak() int64      { s.sample(); return s.max.Load() }
 func (s *rssSampler) localPeak() int64 { s.sample(); return s.local.Load() }
 func (s *rssSampler) resetLocal()      { s.local.Store(0) }
 func (s *rssSampler) stop()            { close(s.done); s.wg.Wait() }
+
+// medianBy returns the element of xs with the median key (the lower middle
+// one for an even count).
+func medianBy[T any](xs []T, key func(T) float64) T {
+	s := slices.Clone(xs)
+	slices.SortFunc(s, func(a, b T) int { return cmpFloat(key(a), key(b)) })
+	return s[(len(s)-1)/2]
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// warmPartitions asks the broker for every partition's end offset until
+// each answers without error, and returns how long that took. A Strata node
+// opens a partition (takes its leadership in etcd, loads its state) on its
+// first use; a broker that elects leaders at topic creation answers at once.
+// The produce that follows then measures the steady state, and this time is
+// reported on its own.
+func warmPartitions(ctx context.Context, addr, topic string, partitions int, limit time.Duration) (time.Duration, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		offs, err := adm.ListEndOffsets(wctx, topic)
+		ok := 0
+		if err == nil {
+			offs.Each(func(o kadm.ListedOffset) {
+				if o.Err == nil {
+					ok++
+				}
+			})
+		}
+		if ok == partitions {
+			return time.Since(start), nil
+		}
+		if wctx.Err() != nil {
+			return time.Since(start), fmt.Errorf("bench: %s: %d of %d partitions ready after %v (%v)", topic, ok, partitions, limit, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -95,8 +96,8 @@ func (r *SuiteResult) Markdown() string {
 	if r.Env.CPUModel != "" {
 		cpu += ", " + r.Env.CPUModel
 	}
-	fmt.Fprintf(&b, "%s; %s %s/%s. Clients and broker share the process and the CPUs. %d producers, linger %v, flush interval %v, %d MiB, %d flushes in flight; %d MB per produce scenario.\n\n",
-		cpu, r.Env.GoVersion, r.Env.OS, r.Env.Arch, r.Config.Producers, r.Config.Linger, r.Config.FlushInterval, r.Config.FlushBytes>>20, r.Config.FlushesInFlight, r.Config.RunBytes/1e6)
+	fmt.Fprintf(&b, "%s; %s %s/%s. Clients and broker share the process and the CPUs. %d producers, linger %v, flush interval %v, %d MiB, %d flushes in flight; %d MB per produce run, median of %d runs per scenario.\n\n",
+		cpu, r.Env.GoVersion, r.Env.OS, r.Env.Arch, r.Config.Producers, r.Config.Linger, r.Config.FlushInterval, r.Config.FlushBytes>>20, r.Config.FlushesInFlight, r.Config.RunBytes/1e6, r.Config.Repeat)
 	if l := r.Limits; l != nil {
 		b.WriteString("| machine limit | |\n|---|---:|\n")
 		fmt.Fprintf(&b, "| sequential 1 MiB write + fdatasync | %.0f MB/s (p50 %s) |\n", l.FsyncWriteMBps, ms(l.FsyncP50))
@@ -155,6 +156,15 @@ func (r *SuiteResult) Markdown() string {
 				return 0
 			})
 	}
+	row("new topic ready (every partition answers), "+lastName(r.Config.Scenarios), func(br *BrokerResult) string {
+		if len(r.Config.Scenarios) == 0 {
+			return "–"
+		}
+		if s := br.scenario(lastName(r.Config.Scenarios)); s != nil && len(s.ReadyRuns) > 0 {
+			return ms(slices.Max(s.ReadyRuns))
+		}
+		return "–"
+	}, nil)
 	b.WriteString("\n")
 
 	header("latency (acks=all)")
@@ -258,4 +268,15 @@ func (r *SuiteResult) Markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// lastName is the name of the scenario with the most partitions.
+func lastName(ss []Scenario) string {
+	best := Scenario{}
+	for _, s := range ss {
+		if s.Partitions > best.Partitions {
+			best = s
+		}
+	}
+	return best.Name
 }

@@ -17,6 +17,11 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
+// EmbeddedMaxTxnOps is the embedded etcd's --max-txn-ops unless
+// EmbeddedConfig says otherwise: a flush commit of 1,000 partitions (3
+// operations each) fits in one transaction.
+const EmbeddedMaxTxnOps = 4096
+
 // EmbeddedConfig configures the in-process etcd server of the single-binary
 // default and of tests.
 type EmbeddedConfig struct {
@@ -91,7 +96,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 		cfg.Name = "strata"
 	}
 	if cfg.MaxTxnOps == 0 {
-		cfg.MaxTxnOps = 4096
+		cfg.MaxTxnOps = EmbeddedMaxTxnOps
 	}
 	curl, err := loopbackURL(cfg.ClientAddr)
 	if err != nil {

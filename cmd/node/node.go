@@ -43,11 +43,16 @@ type Config struct {
 	AdvertisedHTTPAddr string
 	// LagInterval is how often the node samples the lag of the consumer
 	// groups it coordinates (strata_consumer_group_lag); default 10s.
-	LagInterval      time.Duration
-	FlightAddr       string        // Arrow Flight; "" (DefaultConfig: several nodes per process must not share a port) disables; strata serve uses DefaultFlightAddr
-	NodeID           int32         // default 0
-	Cluster          string        // etcd key prefix, default "strata"
-	EtcdEndpoints    []string      // empty = start the embedded etcd under DataDir/etcd
+	LagInterval   time.Duration
+	FlightAddr    string   // Arrow Flight; "" (DefaultConfig: several nodes per process must not share a port) disables; strata serve uses DefaultFlightAddr
+	NodeID        int32    // default 0
+	Cluster       string   // etcd key prefix, default "strata"
+	EtcdEndpoints []string // empty = start the embedded etcd under DataDir/etcd
+	// EtcdMaxTxnOps is the etcd server's --max-txn-ops: how many operations
+	// one flush commit transaction may carry (3 per partition and more for
+	// producer state). 0 = 128, etcd's default, or the embedded etcd's
+	// 4096 when it is used.
+	EtcdMaxTxnOps    int
 	ObjectStore      string        // URL; empty = file://<DataDir>/objects
 	CreateBucket     bool          // create a missing S3 bucket
 	FlushInterval    time.Duration // default 25ms
@@ -174,19 +179,22 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Node, err e
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	endpoints := cfg.EtcdEndpoints
+	endpoints, maxTxnOps := cfg.EtcdEndpoints, cfg.EtcdMaxTxnOps
 	if len(endpoints) == 0 {
-		n.embedded, err = metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: filepath.Join(dataDir, "etcd")}, logger)
+		n.embedded, err = metadata.StartEmbedded(ctx, metadata.EmbeddedConfig{Dir: filepath.Join(dataDir, "etcd"), MaxTxnOps: uint(maxTxnOps)}, logger)
 		if err != nil {
 			return nil, fmt.Errorf("node: embedded etcd: %w", err)
 		}
 		endpoints = n.embedded.Endpoints()
+		if maxTxnOps == 0 {
+			maxTxnOps = metadata.EmbeddedMaxTxnOps
+		}
 	}
 	etcdTLS, err := cfg.Security.EtcdTLS.config()
 	if err != nil {
 		return nil, fmt.Errorf("node: etcd TLS: %w", err)
 	}
-	n.meta, err = metadata.Open(ctx, metadata.Config{Endpoints: endpoints, Cluster: cfg.Cluster, TLS: etcdTLS}, logger, reg)
+	n.meta, err = metadata.Open(ctx, metadata.Config{Endpoints: endpoints, Cluster: cfg.Cluster, TLS: etcdTLS, MaxTxnOps: maxTxnOps}, logger, reg)
 	if err != nil {
 		return nil, fmt.Errorf("node: metadata: %w", err)
 	}

@@ -125,6 +125,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.Cluster, "cluster", def.Cluster, "cluster name: the etcd key prefix")
 	var endpoints listFlag
 	fs.Var(&endpoints, "etcd-endpoints", "comma-separated etcd URLs (empty: embedded etcd in the data folder)")
+	fs.IntVar(&cfg.EtcdMaxTxnOps, "etcd-max-txn-ops", 0, "the etcd server's --max-txn-ops: operations per flush commit transaction (default 128, etcd's default; 4096 with the embedded etcd). Raise both together for many partitions")
 	fs.StringVar(&cfg.ObjectStore, "object-store", "", "object store URL: file:///abs/path or s3://bucket/prefix?endpoint=...&region=...&path_style=true (default: file://<data-dir>/objects)")
 	fs.BoolVar(&cfg.CreateBucket, "object-store-create-bucket", false, "create the S3 bucket if it does not exist")
 	fs.DurationVar(&cfg.FlushInterval, "flush-interval", def.FlushInterval, "flush pending data to the object store at least this often")
@@ -196,6 +197,9 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	if *defParts < 1 || *defParts > 1<<20 {
 		return fmt.Errorf("--default-partitions %d out of range (1..1048576)", *defParts)
+	}
+	if cfg.EtcdMaxTxnOps < 0 || cfg.EtcdMaxTxnOps == 1 || cfg.EtcdMaxTxnOps > 1<<20 {
+		return fmt.Errorf("--etcd-max-txn-ops %d out of range (0 for the default, or 2..1048576)", cfg.EtcdMaxTxnOps)
 	}
 	if cfg.FlushesInFlight < 1 || cfg.FlushesInFlight > 64 {
 		return fmt.Errorf("--flushes-in-flight %d out of range (1..64)", cfg.FlushesInFlight)

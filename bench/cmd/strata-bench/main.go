@@ -95,7 +95,8 @@ func compare(args []string, stdout, stderr io.Writer) int {
 	var cfg bench.SuiteConfig
 	brokers := fs.String("brokers", strings.Join([]string{bench.BrokerKfake, bench.BrokerFS, bench.BrokerMinIO}, ","), "brokers to measure, in order (kfake, strata-fs, strata-minio)")
 	scenarios := fs.String("scenarios", "", "comma-separated scenario names to run (default all: "+scenarioNames(bench.DefaultScenarios())+"); the first is the base")
-	runMB := fs.Int64("run-mb", 128, "MB of record values per produce scenario")
+	runMB := fs.Int64("run-mb", 64, "MB of record values per produce run")
+	fs.IntVar(&cfg.Repeat, "repeat", 3, "runs of each produce scenario; the median is reported")
 	fs.IntVar(&cfg.Producers, "producers", 4, "producer clients at once")
 	fs.DurationVar(&cfg.Linger, "linger", 5*time.Millisecond, "producer linger")
 	fs.Float64Var(&cfg.PacedSeconds, "paced-seconds", 5, "length of the paced-latency phase (at half the base scenario's saturation)")

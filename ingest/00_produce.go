@@ -41,6 +41,10 @@ package ingest
 //   any sequence.
 // * LogAppendTime is answered -1 (CreateTime); LogStartOffset (v5+) is the
 //   tier's.
+// * KIP-951 (v10+): a partition answered NOT_LEADER_OR_FOLLOWER carries its
+//   current leader (CurrentLeader) when etcd names it, and the response
+//   lists those leaders' addresses on the request's listener (NodeEndpoints,
+//   Brokers in kmsg; leaderhint.go).
 // * The internal topic __consumer_offsets (internal_topics.go): each of its
 //   partitions is INVALID_TOPIC_EXCEPTION, as Kafka's ReplicaManager refuses
 //   clients ("Cannot append to internal topic"), before its batch is
@@ -221,6 +225,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request, req *kmsg.Produc
 		s.logAcks0Errors(r, resp)
 		return nil, nil
 	case 1:
+		s.produceLeaderHints(r, resp, topics)
 		return resp, nil
 	}
 	return nil, func(ctx context.Context) kmsg.Response {
@@ -237,7 +242,35 @@ func (s *Server) handleProduce(ctx context.Context, r *request, req *kmsg.Produc
 				}
 			}
 		}
+		s.produceLeaderHints(r, resp, topics)
 		return resp
+	}
+}
+
+// produceLeaderHints names the current leader of each partition answered
+// NOT_LEADER_OR_FOLLOWER, and lists those leaders' addresses (KIP-951,
+// v10+); topics are the request's topics as resolved.
+func (s *Server) produceLeaderHints(r *request, resp *kmsg.ProduceResponse, topics []metadata.Topic) {
+	if resp.Version < 10 {
+		return
+	}
+	var ids []int32
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			sp := &resp.Topics[i].Partitions[j]
+			if sp.ErrorCode != kerr.NotLeaderForPartition.Code || topics[i].Name == "" {
+				continue
+			}
+			if id, epoch, ok := s.leaderHint(metadata.TP{Topic: topics[i].Name, Partition: sp.Partition}); ok {
+				sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = id, epoch
+				ids = append(ids, id)
+			}
+		}
+	}
+	for _, ne := range s.leaderEndpoints(r.listener, ids) {
+		b := kmsg.NewProduceResponseBroker()
+		b.NodeID, b.Host, b.Port, b.Rack = ne.id, ne.host, ne.port, ne.rack
+		resp.Brokers = append(resp.Brokers, b)
 	}
 }
 

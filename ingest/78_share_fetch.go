@@ -224,12 +224,10 @@ func (s *Server) shareFetch(ctx context.Context, r *request, req *kmsg.ShareFetc
 			break
 		}
 	}
-	if b.leads != nil {
-		for _, n := range s.meta.Nodes() {
-			ne := kmsg.NewShareFetchResponseNodeEndpoint()
-			ne.NodeID, ne.Host, ne.Port = n.ID, n.Host, n.Port
-			resp.NodeEndpoints = append(resp.NodeEndpoints, ne)
-		}
+	for _, n := range s.leaderEndpoints(r.listener, b.leads) {
+		ne := kmsg.NewShareFetchResponseNodeEndpoint()
+		ne.NodeID, ne.Host, ne.Port, ne.Rack = n.id, n.host, n.port, n.rack
+		resp.NodeEndpoints = append(resp.NodeEndpoints, ne)
 	}
 	return resp
 }

@@ -12,6 +12,10 @@
 //     forged tag count, and allocates arrays at the length claimed);
 //   - the table of API versions served (versions.go), the single source for
 //     both the ApiVersions answer and for rejecting requests;
+//   - fetch sessions (KIP-227, fetchsession.go): per node, in memory, at
+//     most Config.FetchSessionCacheSlots (1000) sessions holding 2^20
+//     partitions in all; a session unused for 2 minutes is evicted, and a
+//     full fetch finding the cache full is answered without one;
 //   - the mapping from Strata's internal errors to Kafka error codes
 //     (github.com/twmb/franz-go/pkg/kerr): nothing below ingest knows a Kafka
 //     error code.

@@ -2,14 +2,23 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"hash/crc32"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/segment/kbatch"
+	"github.com/strata-io/strata/tier"
+	"github.com/strata-io/strata/tier/objstore"
 )
 
 // withAttributes returns a copy of batch with attrs or-ed into its
@@ -163,4 +172,184 @@ func TestProduceTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return part.HighWatermark() == 1 })
+}
+
+// startClusterNode starts node id of the test's cluster (every node of a
+// test shares its metadata): tier and server both have the id, and the
+// node registers its address, so metadata spreads partitions over the
+// test's nodes as in a real cluster.
+func startClusterNode(t *testing.T, id int32) *testNode {
+	t.Helper()
+	ctx := context.Background()
+	cluster := nonName.ReplaceAllString(t.Name(), "_")
+	meta, err := metadata.Open(ctx, metadata.Config{Endpoints: sharedEtcd.Endpoints(), Cluster: cluster}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	bucket, err := objstore.Open(ctx, "file://"+filepath.Join(t.TempDir(), "objects"), objstore.Options{CreateBucket: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bucket.Close() })
+	tr, err := tier.New(tier.Config{NodeID: id, DataDir: t.TempDir(), FlushInterval: 5 * time.Millisecond}, bucket, meta, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		tr.Close(ctx)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := int32(ln.Addr().(*net.TCPAddr).Port)
+	reg := prometheus.NewRegistry()
+	srv := NewServer(Config{NodeID: id, AdvertisedHost: "127.0.0.1", AdvertisedPort: port, ClusterID: "test-cluster"}, meta, tr, testLogger(), reg)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("Serve returned %v after Close, want nil", err)
+		}
+	})
+	if err := meta.RegisterNode(ctx, metadata.Node{ID: id, Host: "127.0.0.1", Port: port}); err != nil {
+		t.Fatal(err)
+	}
+	return &testNode{t: t, meta: meta, tier: tr, srv: srv, reg: reg, addr: ln.Addr().String()}
+}
+
+// TestLeaderHints (KIP-951): on a two-node cluster, a Produce (v10+) or
+// Fetch (v16+) sent to the node that does not lead a partition is answered
+// NOT_LEADER_OR_FOLLOWER with the real leader and its address, which then
+// takes the same requests; older versions get no hint. A fetch with a stale
+// leader epoch (FENCED_LEADER_EPOCH) names the leader's epoch.
+func TestLeaderHints(t *testing.T) {
+	a, b := startClusterNode(t, 1), startClusterNode(t, 2)
+	waitFor(t, func() bool { return len(a.meta.Nodes()) == 2 && len(b.meta.Nodes()) == 2 })
+	topic := a.createTopic("moved", 16)
+	waitFor(t, func() bool { _, ok := b.meta.Topic("moved"); return ok })
+	part := int32(-1)
+	for p := range int32(16) {
+		if n, ok := a.meta.AssignedNode(topicPartition("moved", p)); ok && n.ID == 2 {
+			part = p
+			break
+		}
+	}
+	if part < 0 {
+		t.Fatal("no partition of 16 assigned to node 2")
+	}
+	tp := topicPartition("moved", part)
+	produce := func(c *client, v int16) *kmsg.ProduceResponse {
+		t.Helper()
+		req := produceReq(v, -1, "moved", part, batch(t, "m", 1, kbatch.BuildOptions{}))
+		req.Topics[0].TopicID = topic.ID
+		return roundTrip[*kmsg.ProduceResponse](c, req)
+	}
+
+	// b leads it once it opened it.
+	cb := b.dial()
+	if code := produce(cb, 9).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("produce to the leader: %v", kerr.ErrorForCode(code))
+	}
+	lead, err := b.tier.Partition(t.Context(), tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := lead.LeaderEpoch()
+	waitFor(t, func() bool { l, ok := a.meta.Leader(tp); return ok && l.NodeID == 2 && l.Epoch == epoch })
+	bHost, bPortStr, _ := net.SplitHostPort(b.addr)
+	bPort, _ := strconv.Atoi(bPortStr)
+
+	endpoint := func(id int32, host string, port int32, rack *string) string {
+		return fmt.Sprintf("%d@%s:%d rack=%v", id, host, port, rack)
+	}
+	wantB := []string{endpoint(2, bHost, int32(bPort), nil)}
+	ca := a.dial()
+	for _, v := range []int16{9, 10, 11, 12, 13} {
+		resp := produce(ca, v)
+		sp := resp.Topics[0].Partitions[0]
+		var nodes []string
+		for _, n := range resp.Brokers {
+			nodes = append(nodes, endpoint(n.NodeID, n.Host, n.Port, n.Rack))
+		}
+		if sp.ErrorCode != kerr.NotLeaderForPartition.Code {
+			t.Fatalf("produce v%d to the other node: %v", v, kerr.ErrorForCode(sp.ErrorCode))
+		}
+		if v < 10 {
+			if sp.CurrentLeader.LeaderID != -1 || len(nodes) != 0 {
+				t.Fatalf("produce v%d: a hint (%+v, %v) before KIP-951", v, sp.CurrentLeader, nodes)
+			}
+			continue
+		}
+		if sp.CurrentLeader.LeaderID != 2 || sp.CurrentLeader.LeaderEpoch != epoch || !slices.Equal(nodes, wantB) {
+			t.Fatalf("produce v%d: leader %+v, nodes %v; want node 2 at epoch %d, %v", v, sp.CurrentLeader, nodes, epoch, wantB)
+		}
+	}
+	fetchHint := func(resp *kmsg.FetchResponse) (kmsg.FetchResponseTopicPartition, []string) {
+		t.Helper()
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("fetch: %d topics", len(resp.Topics))
+		}
+		var nodes []string
+		for _, n := range resp.Brokers {
+			nodes = append(nodes, endpoint(n.NodeID, n.Host, n.Port, n.Rack))
+		}
+		return resp.Topics[0].Partitions[0], nodes
+	}
+	for _, v := range []int16{15, 16, 17, 18} {
+		sp, nodes := fetchHint(roundTrip[*kmsg.FetchResponse](ca, fetchReq(v, "moved", topic.ID, part, 0, 100, 1)))
+		if sp.ErrorCode != kerr.NotLeaderForPartition.Code {
+			t.Fatalf("fetch v%d from the other node: %v", v, kerr.ErrorForCode(sp.ErrorCode))
+		}
+		if v < 16 {
+			if sp.CurrentLeader.LeaderID != -1 || len(nodes) != 0 {
+				t.Fatalf("fetch v%d: a hint (%+v, %v) before KIP-951", v, sp.CurrentLeader, nodes)
+			}
+			continue
+		}
+		if sp.CurrentLeader.LeaderID != 2 || sp.CurrentLeader.LeaderEpoch != epoch || !slices.Equal(nodes, wantB) {
+			t.Fatalf("fetch v%d: leader %+v, nodes %v; want node 2 at epoch %d, %v", v, sp.CurrentLeader, nodes, epoch, wantB)
+		}
+	}
+	// In a fetch session too: the partition is answered with its hint on
+	// every incremental fetch, named or not.
+	full := roundTrip[*kmsg.FetchResponse](ca, sessionReq(16, 0, 0, 100, fetchAt{id: topic.ID, p: part}))
+	if full.SessionID == 0 {
+		t.Fatal("no session")
+	}
+	for epoch := int32(1); epoch <= 2; epoch++ {
+		p, nodes := fetchHint(roundTrip[*kmsg.FetchResponse](ca, sessionReq(16, full.SessionID, epoch, 100)))
+		if p.ErrorCode != kerr.NotLeaderForPartition.Code || p.CurrentLeader.LeaderID != 2 || !slices.Equal(nodes, wantB) {
+			t.Fatalf("incremental fetch %d: %v, leader %+v, nodes %v", epoch, kerr.ErrorForCode(p.ErrorCode), p.CurrentLeader, nodes)
+		}
+	}
+
+	// The hint is right: the node it names takes both.
+	hinted := dial(t, net.JoinHostPort(bHost, bPortStr))
+	if code := produce(hinted, 10).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("produce to the hinted leader: %v", kerr.ErrorForCode(code))
+	}
+	p, _ := fetchHint(roundTrip[*kmsg.FetchResponse](hinted, fetchReq(16, "moved", topic.ID, part, 0, 100, 1)))
+	if p.ErrorCode != 0 || len(records(t, p.RecordBatches)) != 2 {
+		t.Fatalf("fetch from the hinted leader: %v, %d bytes", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+	}
+
+	// FENCED_LEADER_EPOCH from the leader names its own epoch.
+	req := fetchReq(16, "moved", topic.ID, part, 0, 100, 1)
+	req.Topics[0].Partitions[0].CurrentLeaderEpoch = epoch - 1
+	if epoch-1 == -1 {
+		req.Topics[0].Partitions[0].CurrentLeaderEpoch = -2 // -1 means "not given"
+	}
+	p, nodes := fetchHint(roundTrip[*kmsg.FetchResponse](cb, req))
+	if p.ErrorCode != kerr.FencedLeaderEpoch.Code || p.CurrentLeader.LeaderID != 2 || p.CurrentLeader.LeaderEpoch != epoch || !slices.Equal(nodes, wantB) {
+		t.Fatalf("fenced fetch: %v, leader %+v, nodes %v", kerr.ErrorForCode(p.ErrorCode), p.CurrentLeader, nodes)
+	}
 }

@@ -71,6 +71,10 @@ type Config struct {
 	// MaxFetchBytesInFlight bounds the fetch response bytes the node
 	// holds at once, shared among the fetches in progress. Default 256 MiB.
 	MaxFetchBytesInFlight int64
+	// FetchSessionCacheSlots bounds the fetch sessions (KIP-227) the node
+	// keeps (Kafka's max.incremental.fetch.session.cache.slots). Default
+	// 1000; negative: none, every fetch is full (fetchsession.go).
+	FetchSessionCacheSlots int
 	// LagInterval is how often the node samples the lag of the consumer
 	// groups it coordinates (strata_consumer_group_lag). Default 10s;
 	// negative: never.
@@ -111,6 +115,8 @@ type Server struct {
 	quotas *quotaManager
 	// fetchBudget bounds fetch response bytes in flight.
 	fetchBudget *byteBudget
+	// fetchSessions are the fetch sessions of this node's consumers.
+	fetchSessions *fetchSessionCache
 
 	// gcfg caches group configs (groupconfig.go).
 	gcfg groupConfigs
@@ -199,6 +205,7 @@ func NewServer(cfg Config, meta *metadata.Store, t *tier.Tier, logger *slog.Logg
 		cfg.MaxFetchBytesInFlight = defaultMaxFetchBytesInFlight
 	}
 	s.fetchBudget = newByteBudget(cfg.MaxFetchBytesInFlight)
+	s.fetchSessions = newFetchSessionCache(cfg.FetchSessionCacheSlots, reg)
 	s.lag = newLagMonitor(s, cfg.LagInterval, reg)
 	if reg != nil {
 		if err := reg.Register(newShareCollector(s)); err != nil {

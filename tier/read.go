@@ -234,7 +234,7 @@ func (p *Partition) ReadIsolated(ctx context.Context, offset int64, maxBytes int
 		} else {
 			p.t.metrics.readBytes.WithLabelValues("object").Add(float64(len(batches)))
 		}
-		err = kbatch.Iterate(batches, func(h kbatch.Header, b []byte) error {
+		err = kbatch.IterateStored(batches, func(h kbatch.Header, b []byte) error {
 			if h.LastOffset() < cur || h.BaseOffset >= limit {
 				return nil
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -87,6 +88,17 @@ func TestIterateErrors(t *testing.T) {
 			err := Iterate(tt.input, func(Header, []byte) error { n++; return nil })
 			if !errors.Is(err, tt.want) || n != tt.before {
 				t.Fatalf("got %v after %d batches, want %v after %d", err, n, tt.want, tt.before)
+			}
+			// IterateStored skips the CRC pass only: a damaged CRC walks
+			// through, every framing error still stops it.
+			n = 0
+			err = IterateStored(tt.input, func(Header, []byte) error { n++; return nil })
+			if strings.HasPrefix(tt.name, "bad crc") {
+				if err != nil || n != len(tt.input)/len(good) {
+					t.Fatalf("IterateStored: got %v after %d batches, want no error after %d", err, n, len(tt.input)/len(good))
+				}
+			} else if !errors.Is(err, tt.want) || n != tt.before {
+				t.Fatalf("IterateStored: got %v after %d batches, want %v after %d", err, n, tt.want, tt.before)
 			}
 		})
 	}

@@ -31,6 +31,10 @@ const (
 // batch must trust before looking further: the length, the magic, the CRC
 // and the codec. It does not apply the rules for client batches.
 func nextBatch(b []byte, off int) (Header, frameStatus, error) {
+	return nextBatchCRC(b, off, true)
+}
+
+func nextBatchCRC(b []byte, off int, checkCRC bool) (Header, frameStatus, error) {
 	if len(b) < logOverhead {
 		return Header{}, frameTruncated, errAt(ErrCorrupt, off, fmt.Sprintf("%d bytes left cannot hold a batch", len(b)))
 	}
@@ -59,8 +63,10 @@ func nextBatch(b []byte, off int) (Header, frameStatus, error) {
 	}
 	batch := b[:size]
 	h := parseHeader(batch)
-	if sum := checksum(batch); sum != h.CRC {
-		return Header{}, frameBad, errAt(ErrCorrupt, off, fmt.Sprintf("crc mismatch: header says %#08x, bytes give %#08x", h.CRC, sum))
+	if checkCRC {
+		if sum := checksum(batch); sum != h.CRC {
+			return Header{}, frameBad, errAt(ErrCorrupt, off, fmt.Sprintf("crc mismatch: header says %#08x, bytes give %#08x", h.CRC, sum))
+		}
 	}
 	if c := h.Codec(); c > Zstd {
 		return Header{}, frameBad, errAt(ErrUnsupportedCodec, off, fmt.Sprintf("compression codec %d", c))
@@ -127,8 +133,20 @@ func Validate(b []byte) ([]Header, error) {
 // Unlike Validate, Iterate accepts what a broker may legitimately hold:
 // control batches and batches emptied by compaction.
 func Iterate(b []byte, fn func(h Header, batch []byte) error) error {
+	return iterate(b, true, fn)
+}
+
+// IterateStored is Iterate without the CRC pass: for batches a broker
+// stored itself, whose CRCs Validate checked when they were produced and
+// whose storage has its own checksums (segment blocks). It still checks the
+// framing, so a bug cannot walk it out of bounds.
+func IterateStored(b []byte, fn func(h Header, batch []byte) error) error {
+	return iterate(b, false, fn)
+}
+
+func iterate(b []byte, checkCRC bool, fn func(h Header, batch []byte) error) error {
 	for off := 0; off < len(b); {
-		h, status, err := nextBatch(b[off:], off)
+		h, status, err := nextBatchCRC(b[off:], off, checkCRC)
 		switch status {
 		case frameTruncated:
 			return nil

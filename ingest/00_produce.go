@@ -181,6 +181,17 @@ func (s *Server) handleProduce(ctx context.Context, r *request, req *kmsg.Produc
 
 	appendCtx, cancel := context.WithDeadline(ctx, appendDeadline)
 	defer cancel()
+	if len(req.Topics) > 1 || len(req.Topics) == 1 && len(req.Topics[0].Partitions) > 1 {
+		var tps []metadata.TP
+		for i, rt := range req.Topics {
+			for j, rp := range rt.Partitions {
+				if parts[i][j].resp.ErrorCode == 0 {
+					tps = append(tps, metadata.TP{Topic: topics[i].Name, Partition: rp.Partition})
+				}
+			}
+		}
+		s.tier.OpenAll(appendCtx, tps)
+	}
 	var records int64
 	for i, rt := range req.Topics {
 		for j, rp := range rt.Partitions {

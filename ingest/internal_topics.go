@@ -84,7 +84,9 @@ func (s *Server) clientTopic(name string) (metadata.Topic, bool) {
 	if t, ok := internalTopic(name); ok {
 		return t, true
 	}
-	return s.meta.Topic(name)
+	// Shared, not copied: every produce and fetch asks, and nothing in
+	// ingest modifies a topic's configs.
+	return s.meta.TopicShared(name)
 }
 
 // clientTopicByID resolves a topic a client names by id: the internal topic,

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"fmt"
+	"hash/fnv"
 	"testing"
 )
 
@@ -33,5 +34,47 @@ func TestRendezvousSpreadsAndMovesOnlyTheDeadNodesKeys(t *testing.T) {
 	}
 	if _, ok := rendezvous(nil, []byte("x")); ok {
 		t.Fatal("rendezvous over no nodes found one")
+	}
+}
+
+// TestFNVMatchesHashFNV: the placement hash is hash/fnv's FNV-1a, byte for
+// byte; a node running an older build computes the same owners.
+func TestFNVMatchesHashFNV(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		id := []byte{0, 0, byte(i >> 8), byte(i)}
+		key := []byte(fmt.Sprintf("topic-%d/partition-%d", i*7, i))
+		h := fnv.New64a()
+		h.Write(id)
+		h.Write(key)
+		if got, want := fnv1a(fnv1a(fnvOffset, id), key), h.Sum64(); got != want {
+			t.Fatalf("fnv1a = %x, hash/fnv = %x", got, want)
+		}
+	}
+}
+
+// TestNodeListIsSharedUntilTheNodesChange: placement reads one sorted node
+// slice, rebuilt only when the node set changes.
+func TestNodeListIsSharedUntilTheNodesChange(t *testing.T) {
+	c := newCache(keys{}, nil)
+	c.nodes[2] = cachedNode{n: Node{ID: 2}}
+	c.nodes[1] = cachedNode{n: Node{ID: 1}}
+	c.nodesVersion++
+	a := c.nodeList()
+	if len(a) != 2 || a[0].ID != 1 || a[1].ID != 2 {
+		t.Fatalf("nodes %v, want 1, 2", a)
+	}
+	if b := c.nodeList(); &b[0] != &a[0] {
+		t.Fatal("node list rebuilt without a change")
+	}
+	if n := testing.AllocsPerRun(100, func() { c.nodeList() }); n != 0 {
+		t.Fatalf("%v allocations per nodeList", n)
+	}
+	c.nodes[0] = cachedNode{n: Node{ID: 0}}
+	c.nodesVersion++
+	if b := c.nodeList(); len(b) != 3 || b[0].ID != 0 {
+		t.Fatalf("after a change: %v", b)
+	}
+	if all := c.allNodes(); &all[0] == &c.nodeList()[0] {
+		t.Fatal("allNodes shares the cache's slice")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -65,8 +66,12 @@ type cache struct {
 	nodes  map[int32]cachedNode
 	// nodesVersion counts changes of the live node set (and reloads).
 	nodesVersion int64
-	leaders      map[pkey]cachedLeader
-	index        map[pkey][]cachedEntry // sorted by BaseOffset
+	// sorted is the live nodes sorted by id as of sortedVersion (built on
+	// first use after a change; shared, never modified).
+	sorted        []Node
+	sortedVersion int64
+	leaders       map[pkey]cachedLeader
+	index         map[pkey][]cachedEntry // sorted by BaseOffset
 	// acls are the ACL bindings by id; aclVersion counts their changes.
 	acls       map[string]ACL
 	aclVersion int64
@@ -372,15 +377,49 @@ func (c *cache) allTopics() []Topic {
 	return ts
 }
 
-func (c *cache) allNodes() []Node {
+func (c *cache) allNodes() []Node { return slices.Clone(c.nodeList()) }
+
+// nodeList is the live nodes sorted by id. The slice is shared by every
+// caller until the node set changes: it must not be modified. Placement
+// (rendezvous) asks for it on every produce and fetch, so it is built once
+// per change, not per call.
+func (c *cache) nodeList() []Node {
 	c.mu.RLock()
-	ns := make([]Node, 0, len(c.nodes))
-	for _, cn := range c.nodes {
-		ns = append(ns, cn.n)
+	if c.sorted != nil && c.sortedVersion == c.nodesVersion {
+		ns := c.sorted
+		c.mu.RUnlock()
+		return ns
 	}
 	c.mu.RUnlock()
-	sort.Slice(ns, func(i, j int) bool { return ns[i].ID < ns[j].ID })
-	return ns
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sorted == nil || c.sortedVersion != c.nodesVersion {
+		ns := make([]Node, 0, len(c.nodes))
+		for _, cn := range c.nodes {
+			ns = append(ns, cn.n)
+		}
+		sort.Slice(ns, func(i, j int) bool { return ns[i].ID < ns[j].ID })
+		c.sorted, c.sortedVersion = ns, c.nodesVersion
+	}
+	return c.sorted
+}
+
+// topicShape is a topic's id and partition count, without copying it.
+func (c *cache) topicShape(name string) (TopicID, int32, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.topics[name]
+	return t.t.ID, t.t.Partitions, ok
+}
+
+// topicShared is topic without the copy of its configs: the map is shared
+// with the cache and every other caller, and must not be modified (the
+// cache replaces a topic's map on every change, never edits it).
+func (c *cache) topicShared(name string) (Topic, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.topics[name]
+	return t.t, ok
 }
 
 func (c *cache) leader(tp TP) (Leadership, bool) {

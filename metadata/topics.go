@@ -177,6 +177,11 @@ func (s *Store) Topic(name string) (Topic, bool) {
 	return ct.t, ok
 }
 
+// TopicShared is Topic without copying the topic's configs, for the
+// produce and fetch paths: the Configs map is shared and must not be
+// modified.
+func (s *Store) TopicShared(name string) (Topic, bool) { return s.cache.topicShared(name) }
+
 // TopicByID returns a topic from the cache by ID.
 func (s *Store) TopicByID(id TopicID) (Topic, bool) { return s.cache.topicByID(id) }
 

@@ -149,3 +149,32 @@ func TestFlushesPipelined(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenAllOpensEveryPartition: a request naming many new partitions
+// opens them together; each is then open, at its durable state, and a
+// second OpenAll has nothing to do.
+func TestOpenAllOpensEveryPartition(t *testing.T) {
+	e := newEnv(t, 40)
+	tr := e.tier(Config{})
+	var tps []metadata.TP
+	for p := int32(0); p < 40; p++ {
+		tps = append(tps, metadata.TP{Topic: e.topic, Partition: p})
+	}
+	tps = append(tps, metadata.TP{Topic: e.topic, Partition: 99}) // no such partition: left for Partition to refuse
+	tr.OpenAll(context.Background(), tps)
+	tr.mu.Lock()
+	open := len(tr.parts)
+	tr.mu.Unlock()
+	if open != 40 {
+		t.Fatalf("%d partitions open after OpenAll, want 40", open)
+	}
+	for _, tp := range tps[:40] {
+		p, err := tr.Partition(context.Background(), tp)
+		if err != nil || p.HighWatermark() != 0 {
+			t.Fatalf("%v: %v", tp, err)
+		}
+	}
+	if _, err := tr.Partition(context.Background(), tps[40]); err == nil {
+		t.Fatal("partition 99 of a 40-partition topic opened")
+	}
+}

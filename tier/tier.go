@@ -271,6 +271,40 @@ func (t *Tier) Partition(ctx context.Context, tp metadata.TP) (*Partition, error
 	return c.p, c.err
 }
 
+// OpenAll opens, up to openParallel at a time, the partitions of tps that
+// are not open yet, so a request naming many new partitions (a new topic of
+// 1,000) waits for about one round of etcd transactions rather than one per
+// partition. It reports nothing: the Partition calls that follow return
+// each partition or its error.
+func (t *Tier) OpenAll(ctx context.Context, tps []metadata.TP) {
+	var todo []metadata.TP
+	t.mu.Lock()
+	for _, tp := range tps {
+		if p := t.parts[tp]; p == nil || p.isClosed() {
+			todo = append(todo, tp)
+		}
+	}
+	t.mu.Unlock()
+	if len(todo) < 2 {
+		return
+	}
+	sem := make(chan struct{}, openParallel)
+	var wg sync.WaitGroup
+	for _, tp := range todo {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t.Partition(ctx, tp)
+		}()
+	}
+	wg.Wait()
+}
+
+// openParallel bounds the partitions OpenAll opens at once.
+const openParallel = 16
+
 // assignedHere reports whether this node should lead tp. With no live nodes
 // registered (a tier used on its own, as in tests) every partition is ours.
 func (t *Tier) assignedHere(tp metadata.TP) bool {

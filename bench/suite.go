@@ -90,8 +90,10 @@ type SuiteConfig struct {
 	ExportRecords int
 	// PhaseTimeout bounds every phase; default 3 minutes.
 	PhaseTimeout time.Duration
-	// SkipLimits skips measuring the machine's limits.
+	// SkipLimits skips measuring the machine's limits; NoWarmup skips the
+	// untimed warm-up run of the base scenario on each broker.
 	SkipLimits bool
+	NoWarmup   bool
 	Dir        string
 	Seed       uint64
 	Logger     *slog.Logger
@@ -358,6 +360,27 @@ func runBroker(ctx context.Context, cfg SuiteConfig, b, dir string, progress fun
 
 	var baseTopic string
 	var baseLedger *Ledger
+	if len(cfg.Scenarios) > 0 && !cfg.NoWarmup {
+		// One untimed run of the base scenario first: the first runs on a
+		// fresh broker measured 2-4x below the rest (heap growth, the page
+		// cache and etcd's WAL warming up), for kfake and Strata alike.
+		sc := cfg.Scenarios[0]
+		records := max(int(cfg.RunBytes/int64(sc.RecordSize)), 1000)
+		if err := CreateTopic(ctx, bt.kafka, "bench-warmup", int32(sc.Partitions)); err != nil {
+			return res, err
+		}
+		l, err := NewLedger(records, sc.RecordSize, cfg.Seed+999)
+		if err != nil {
+			return res, err
+		}
+		progress("%s warm-up: %d records of %d B (not reported)", b, records, sc.RecordSize)
+		if _, err := Produce(ctx, bt.kafka, l, ProduceOptions{Topic: "bench-warmup", Producers: cfg.Producers, TimeLimit: cfg.PhaseTimeout, ClientOpts: producerOpts(sc, cfg.Linger)}); err != nil {
+			return res, fmt.Errorf("warm-up produce: %w", err)
+		}
+		if _, err := Consume(ctx, bt.kafka, l, ConsumeOptions{Topic: "bench-warmup", TimeLimit: cfg.PhaseTimeout}); err != nil {
+			return res, fmt.Errorf("warm-up consume: %w", err)
+		}
+	}
 	for i, sc := range cfg.Scenarios {
 		records := max(int(cfg.RunBytes/int64(sc.RecordSize)), 1000)
 		var before *Metrics

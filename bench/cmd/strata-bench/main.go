@@ -106,6 +106,7 @@ func compare(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.ExportRecords, "export-records", 1_000_000, "100 B records in the Arrow/Parquet export topic (-1 skips)")
 	fs.DurationVar(&cfg.PhaseTimeout, "timeout", 3*time.Minute, "time limit of each phase")
 	fs.BoolVar(&cfg.SkipLimits, "skip-limits", false, "do not measure the machine's limits")
+	fs.BoolVar(&cfg.NoWarmup, "no-warmup", false, "skip the untimed warm-up run of the base scenario on each broker")
 	fs.StringVar(&cfg.Dir, "dir", "", "data dir; must be empty (default: a temp dir, removed)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the record bytes (0: time-based)")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of Markdown")

@@ -30,6 +30,10 @@ func TestRun(t *testing.T) {
 		{"bad size", []string{"-size", "4", "-records", "10"}, 2, "", "record size"},
 		{"bad flag", []string{"-nope"}, 2, "", "flag provided but not defined"},
 		{"extra args", []string{"x"}, 2, "", "unexpected arguments"},
+		{"compare: bad broker", []string{"compare", "-brokers", "kafka"}, 2, "", `unknown broker "kafka"`},
+		{"compare: bad scenario", []string{"compare", "-scenarios", "1KiB,2KiB"}, 2, "", `unknown scenario "2KiB"`},
+		{"compare: bad size", []string{"compare", "-run-mb", "0"}, 2, "", "-run-mb must be positive"},
+		{"compare: extra args", []string{"compare", "x"}, 2, "", "unexpected arguments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

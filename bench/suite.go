@@ -40,11 +40,22 @@ type Scenario struct {
 	Partitions  int    `json:"partitions"`
 	Acks        string `json:"acks"`        // "all" or "1"
 	Compression string `json:"compression"` // "none" or "zstd"
+	// Producers overrides SuiteConfig.Producers: clients producing at once,
+	// each with its own connection.
+	Producers int `json:"producers,omitempty"`
+}
+
+func (sc Scenario) producers(def int) int {
+	if sc.Producers > 0 {
+		return sc.Producers
+	}
+	return def
 }
 
 // DefaultScenarios varies one dimension at a time from the base (1 KiB
 // records, 6 partitions, acks=all, uncompressed): record size 100 B and
-// 16 KiB, 64 and 1,000 partitions, acks=1, zstd.
+// 16 KiB, 64 and 1,000 partitions, acks=1, zstd, and 1,000 producer
+// connections instead of 4.
 func DefaultScenarios() []Scenario {
 	base := Scenario{Name: "1KiB", RecordSize: 1024, Partitions: 6, Acks: "all", Compression: "none"}
 	with := func(name string, f func(*Scenario)) Scenario { s := base; s.Name = name; f(&s); return s }
@@ -56,6 +67,7 @@ func DefaultScenarios() []Scenario {
 		with("1KiB-1000p", func(s *Scenario) { s.Partitions = 1000 }),
 		with("1KiB-acks1", func(s *Scenario) { s.Acks = "1" }),
 		with("1KiB-zstd", func(s *Scenario) { s.Compression = "zstd" }),
+		with("1KiB-1000conn", func(s *Scenario) { s.Producers = 1000 }),
 	}
 }
 
@@ -407,9 +419,9 @@ func runBroker(ctx context.Context, cfg SuiteConfig, b, dir string, progress fun
 				return res, err
 			}
 			sr.ReadyRuns = append(sr.ReadyRuns, warm)
-			progress("%s %s (%d/%d): producing %d records of %d B to %d partitions (acks=%s, %s)", b, sc.Name, r+1, cfg.Repeat, records, sc.RecordSize, sc.Partitions, sc.Acks, sc.Compression)
+			progress("%s %s (%d/%d): producing %d records of %d B to %d partitions from %d clients (acks=%s, %s)", b, sc.Name, r+1, cfg.Repeat, records, sc.RecordSize, sc.Partitions, sc.producers(cfg.Producers), sc.Acks, sc.Compression)
 			cpu0 := cpuSeconds()
-			pr, err := Produce(ctx, bt.kafka, l, ProduceOptions{Topic: topic, Producers: cfg.Producers, TimeLimit: cfg.PhaseTimeout, ClientOpts: producerOpts(sc, cfg.Linger)})
+			pr, err := Produce(ctx, bt.kafka, l, ProduceOptions{Topic: topic, Producers: sc.producers(cfg.Producers), TimeLimit: cfg.PhaseTimeout, ClientOpts: producerOpts(sc, cfg.Linger)})
 			sr.CPUSeconds += cpuSeconds() - cpu0
 			if err != nil {
 				return res, fmt.Errorf("%s produce: %w", sc.Name, err)

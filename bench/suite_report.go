@@ -67,6 +67,19 @@ func (r *SuiteResult) targets() []Target {
 		if s6, s1000 := b.scenario("1KiB"), b.scenario("1KiB-1000p"); s6 != nil && s1000 != nil {
 			ratio("1,000 partitions vs 6 (MB/s)", b.Broker, s1000.Produce.MBPerSec, s6.Produce.MBPerSec, 0.8)
 		}
+		if v, ok := connCost(b); ok {
+			// CPU per byte with 1,000 producer connections against 4. The
+			// clients' own cost is in it, so the bar is kfake's ratio
+			// (same clients), or 1.0 without kfake.
+			want := 1.0
+			if k != nil {
+				if kv, ok := connCost(k); ok {
+					want = kv
+				}
+			}
+			out = append(out, Target{Measure: "CPU per byte, 1,000 producer connections vs 4 (clients included)", Broker: b.Broker,
+				Want: fmt.Sprintf("≤ %.2f× (kfake's)", want), Got: fmt.Sprintf("%.2f×", v), Value: v, Met: v <= want*1.1})
+		}
 		if b.Broker == BrokerMinIO && b.E2E.Records > 0 {
 			limit := r.Config.FlushInterval + 30*time.Millisecond
 			out = append(out, Target{Measure: fmt.Sprintf("end-to-end p99 at %.0f records/s", b.E2E.Rate), Broker: b.Broker,
@@ -142,7 +155,7 @@ func (r *SuiteResult) Markdown() string {
 	header("produce (MB/s, records/s)")
 	for _, sc := range r.Config.Scenarios {
 		name := sc.Name
-		row(fmt.Sprintf("%s: %d B, %dp, acks=%s, %s", name, sc.RecordSize, sc.Partitions, sc.Acks, sc.Compression),
+		row(fmt.Sprintf("%s: %d B, %dp, acks=%s, %s, %d clients", name, sc.RecordSize, sc.Partitions, sc.Acks, sc.Compression, sc.producers(r.Config.Producers)),
 			func(br *BrokerResult) string {
 				if s := br.scenario(name); s != nil {
 					return fmt.Sprintf("%.1f MB/s, %.0fk/s", s.Produce.MBPerSec, s.Produce.RecordsPerSec/1e3)
@@ -279,4 +292,21 @@ func lastName(ss []Scenario) string {
 		}
 	}
 	return best.Name
+}
+
+// connCost is a broker's CPU per byte produced with 1,000 connections
+// divided by that with the base scenario's 4.
+func connCost(b *BrokerResult) (float64, bool) {
+	s4, sc := b.scenario("1KiB"), b.scenario("1KiB-1000conn")
+	if s4 == nil || sc == nil || s4.CPUSeconds <= 0 || sc.CPUSeconds <= 0 {
+		return 0, false
+	}
+	per := func(s *ScenarioResult) float64 {
+		var n int64
+		for _, r := range s.Runs {
+			n += r.Bytes
+		}
+		return s.CPUSeconds / float64(n)
+	}
+	return per(sc) / per(s4), true
 }

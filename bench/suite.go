@@ -373,11 +373,12 @@ func runBroker(ctx context.Context, cfg SuiteConfig, b, dir string, progress fun
 	var baseTopic string
 	var baseLedger *Ledger
 	if len(cfg.Scenarios) > 0 && !cfg.NoWarmup {
-		// One untimed run of the base scenario first: the first runs on a
-		// fresh broker measured 2-4x below the rest (heap growth, the page
-		// cache and etcd's WAL warming up), for kfake and Strata alike.
+		// An untimed run of the base scenario, twice the size of a
+		// measured one, first: the first runs on a fresh broker measured
+		// 2-4x below the rest (heap growth, the page cache and etcd's WAL
+		// warming up), for kfake and Strata alike.
 		sc := cfg.Scenarios[0]
-		records := max(int(cfg.RunBytes/int64(sc.RecordSize)), 1000)
+		records := max(int(2*cfg.RunBytes/int64(sc.RecordSize)), 1000)
 		if err := CreateTopic(ctx, bt.kafka, "bench-warmup", int32(sc.Partitions)); err != nil {
 			return res, err
 		}

@@ -42,17 +42,27 @@ func (g *gatedBucket) Put(ctx context.Context, key string, data []byte) error {
 	return err
 }
 
-// TestFlushesPipelined: with two flushes in flight, the second flush's PUT
-// runs while the first one's is still under way, but its commit waits for
-// the first one's: the high watermark never covers offsets whose flush has
-// not committed, and the acks come in offset order. With one flush in
-// flight the second PUT does not start until the first flush is done.
+// TestFlushesPipelined: a second flush's PUT runs while the first one's is
+// still under way only with two flushes in flight and FlushBytes pending
+// (else the data waits and goes in the next object), and in every case its
+// commit waits for the first one's: the high watermark never covers offsets
+// whose flush has not committed, and the acks come in offset order.
 func TestFlushesPipelined(t *testing.T) {
-	for _, depth := range []int{2, 1} {
-		t.Run(map[int]string{1: "one", 2: "two"}[depth], func(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		depth      int
+		flushBytes int
+		overlap    bool
+	}{
+		{"two in flight, size trigger", 2, 1, true},
+		{"two in flight, below the size trigger", 2, 0, false},
+		{"one in flight", 1, 1, false},
+	} {
+		depth := tc.depth
+		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, 1)
 			g := &gatedBucket{Bucket: e.bucket, release: make(chan struct{}), startC: make(chan int, 16)}
-			tr, err := New(Config{DataDir: t.TempDir(), FlushInterval: 5 * time.Millisecond, FlushesInFlight: depth, MaintenanceInterval: time.Hour}, g, e.meta(), testLogger(t), nil)
+			tr, err := New(Config{DataDir: t.TempDir(), FlushInterval: 5 * time.Millisecond, FlushesInFlight: depth, FlushBytes: tc.flushBytes, MaintenanceInterval: time.Hour}, g, e.meta(), testLogger(t), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,14 +98,14 @@ func TestFlushesPipelined(t *testing.T) {
 			go func() { acked2 <- wait2(ctx) }()
 			select {
 			case n := <-g.startC:
-				if depth == 1 {
-					t.Fatalf("put #%d started while the first flush was under way, with one flush in flight", n)
+				if !tc.overlap {
+					t.Fatalf("put #%d started while the first one was under way", n)
 				}
 				// The second PUT completes, but nothing may commit or be
 				// acknowledged before the first flush has.
 				waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.ended == 1 })
 			case <-time.After(300 * time.Millisecond):
-				if depth == 2 {
+				if tc.overlap {
 					t.Fatal("the second flush's PUT did not start while the first one's was under way")
 				}
 			}

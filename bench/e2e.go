@@ -20,6 +20,13 @@ type E2EResult struct {
 	P99     time.Duration `json:"p99_ns"`
 	P999    time.Duration `json:"p999_ns"`
 	Max     time.Duration `json:"max_ns"`
+	// FlushP50 and FlushP99 are the node's strata_flush_duration_seconds
+	// (taking pending blocks to their commit: PUT and etcd) during the
+	// phase, and PutP99 its object-store PUTs' p99 (histogram bucket
+	// bounds; Strata only): where the end-to-end time goes.
+	FlushP50 time.Duration `json:"flush_p50_ns,omitempty"`
+	FlushP99 time.Duration `json:"flush_p99_ns,omitempty"`
+	PutP99   time.Duration `json:"put_p99_ns,omitempty"`
 }
 
 // EndToEnd produces records of size bytes to topic at rate records/s with

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -160,4 +162,48 @@ func parseLabels(text string, into map[string]string) (string, error) {
 		into[name] = val.String()
 		text = text[j+1:]
 	}
+}
+
+// HistQuantile estimates the q quantile of histogram name over what was
+// observed between before and after (two scrapes of one node), from the
+// cumulative _bucket series whose labels include match: the upper bound of
+// the first bucket holding the q-th observation (the +Inf bucket reports
+// the largest finite bound). It returns 0 without observations.
+func HistQuantile(before, after *Metrics, name string, q float64, match ...string) float64 {
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	bounds := map[float64]bool{}
+	for _, s := range after.Samples {
+		if s.Name != name+"_bucket" {
+			continue
+		}
+		le, err := strconv.ParseFloat(s.Labels["le"], 64)
+		if err != nil || bounds[le] {
+			continue
+		}
+		bounds[le] = true
+		m := append([]string{"le", s.Labels["le"]}, match...)
+		n := after.Sum(name+"_bucket", m...)
+		if before != nil {
+			n -= before.Sum(name+"_bucket", m...)
+		}
+		bs = append(bs, bucket{le, n})
+	}
+	if len(bs) == 0 {
+		return 0
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmpFloat(a.le, b.le) })
+	total := bs[len(bs)-1].n
+	if total <= 0 {
+		return 0
+	}
+	for i, b := range bs {
+		if b.n >= q*total {
+			if math.IsInf(b.le, 1) && i > 0 {
+				return bs[i-1].le
+			}
+			return b.le
+		}
+	}
+	return bs[len(bs)-1].le
 }

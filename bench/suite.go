@@ -492,8 +492,24 @@ func runBroker(ctx context.Context, cfg SuiteConfig, b, dir string, progress fun
 	}
 	e2eN := int(cfg.E2ERate * cfg.E2ESeconds)
 	progress("%s end-to-end: %d records at %.0f records/s", b, e2eN, cfg.E2ERate)
+	var e2eBefore *Metrics
+	if bt.metrics != nil {
+		if e2eBefore, err = bt.metrics(ctx); err != nil {
+			return res, err
+		}
+	}
 	if res.E2E, err = EndToEnd(ctx, bt.kafka, "bench-e2e", 100, e2eN, cfg.E2ERate, time.Second, cfg.PhaseTimeout); err != nil {
 		return res, err
+	}
+	if bt.metrics != nil {
+		after, err := bt.metrics(ctx)
+		if err != nil {
+			return res, err
+		}
+		sec := func(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
+		res.E2E.FlushP50 = sec(HistQuantile(e2eBefore, after, "strata_flush_duration_seconds", 0.5))
+		res.E2E.FlushP99 = sec(HistQuantile(e2eBefore, after, "strata_flush_duration_seconds", 0.99))
+		res.E2E.PutP99 = sec(HistQuantile(e2eBefore, after, "strata_objstore_request_duration_seconds", 0.99, "op", "put"))
 	}
 
 	if bt.http != "" && cfg.ExportRecords > 0 {

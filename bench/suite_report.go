@@ -190,6 +190,12 @@ func (r *SuiteResult) Markdown() string {
 			return fmt.Sprintf("%s / %s / %s", ms(br.E2E.P50), ms(br.E2E.P99), ms(br.E2E.Max))
 		}, nil)
 	}
+	row("  its flushes (PUT + commit) p50 / p99, PUT p99 (≤ bucket bound)", func(br *BrokerResult) string {
+		if br.E2E.FlushP99 == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%s / %s, %s", ms(br.E2E.FlushP50), ms(br.E2E.FlushP99), ms(br.E2E.PutP99))
+	}, nil)
 	b.WriteString("\n")
 
 	header("consume (MB/s)")

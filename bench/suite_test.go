@@ -90,3 +90,35 @@ func TestTargetsAreRatiosToKfake(t *testing.T) {
 	check("end-to-end p99 at 5000 records/s", false, 60)
 	check("PUTs per GB ingested (1 KiB)", true, 120)
 }
+
+// TestHistQuantile reads quantiles of what a histogram observed between two
+// scrapes from its cumulative buckets.
+func TestHistQuantile(t *testing.T) {
+	parse := func(text string) *Metrics {
+		m, err := ParseMetrics(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	before := parse(`h_bucket{op="put",le="0.01"} 5
+h_bucket{op="put",le="0.1"} 5
+h_bucket{op="put",le="+Inf"} 5
+`)
+	after := parse(`h_bucket{op="put",le="0.01"} 95
+h_bucket{op="put",le="0.1"} 104
+h_bucket{op="put",le="+Inf"} 105
+h_bucket{op="get",le="0.01"} 1000
+h_bucket{op="get",le="0.1"} 1000
+h_bucket{op="get",le="+Inf"} 1000
+`)
+	// 100 new PUTs: 90 under 10ms, 9 more under 100ms, 1 above.
+	for _, c := range []struct{ q, want float64 }{{0.5, 0.01}, {0.9, 0.01}, {0.95, 0.1}, {0.99, 0.1}, {1, 0.1}} {
+		if got := HistQuantile(before, after, "h", c.q, "op", "put"); got != c.want {
+			t.Fatalf("q%v = %v, want %v", c.q, got, c.want)
+		}
+	}
+	if got := HistQuantile(after, after, "h", 0.5, "op", "put"); got != 0 {
+		t.Fatalf("no observations: %v, want 0", got)
+	}
+}

@@ -108,8 +108,13 @@ type SuiteConfig struct {
 	NoWarmup   bool
 	Dir        string
 	Seed       uint64
-	Logger     *slog.Logger
-	Progress   io.Writer
+	Logger     *slog.Logger `json:"-"`
+	Progress   io.Writer    `json:"-"`
+	// Runner measures one broker; nil runs it in this process (RunBroker).
+	// strata-bench runs each broker in a process of its own, so one
+	// broker's heap (kfake keeps every record in memory) and CPU time do not
+	// weigh on the next one's numbers.
+	Runner BrokerRunner `json:"-"`
 }
 
 func (c *SuiteConfig) setDefaults() {
@@ -276,7 +281,11 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
 		if err := os.MkdirAll(bdir, 0o755); err != nil {
 			return res, err
 		}
-		br, err := runBroker(ctx, cfg, b, bdir, progress)
+		run := cfg.Runner
+		if run == nil {
+			run = RunBroker
+		}
+		br, err := run(ctx, cfg, b, bdir)
 		if br != nil {
 			res.Brokers = append(res.Brokers, br)
 		}
@@ -294,6 +303,26 @@ func cmp(v, def int) int {
 		return v
 	}
 	return def
+}
+
+// BrokerRunner measures one broker with cfg (defaults set) in dir.
+type BrokerRunner func(ctx context.Context, cfg SuiteConfig, broker, dir string) (*BrokerResult, error)
+
+// RunBroker measures one broker in this process: what RunSuite does for
+// each broker. dir must exist.
+func RunBroker(ctx context.Context, cfg SuiteConfig, broker, dir string) (*BrokerResult, error) {
+	cfg.setDefaults()
+	switch broker {
+	case BrokerKfake, BrokerFS, BrokerMinIO:
+	default:
+		return nil, fmt.Errorf("bench: unknown broker %q (want %s, %s or %s)", broker, BrokerKfake, BrokerFS, BrokerMinIO)
+	}
+	progress := func(format string, args ...any) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "strata-bench: "+format+"\n", args...)
+		}
+	}
+	return runBroker(ctx, cfg, broker, dir, progress)
 }
 
 // brokerUnderTest is one broker's Kafka (and, for Strata, HTTP) address.

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -25,6 +28,9 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "compare" {
 		return compare(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "compare-broker" {
+		return compareBroker(args[1:], stderr)
 	}
 	fs := flag.NewFlagSet("strata-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -112,11 +118,12 @@ func compare(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of Markdown")
 	jsonFile := fs.String("json-file", "", "also write the result as JSON to this file")
 	verbose := fs.Bool("v", false, "log node output (warnings and up) to stderr")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (clients and brokers) to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each broker's run (clients and broker) to this file, suffixed with the broker's name")
+	inProcess := fs.Bool("in-process", false, "measure every broker in this process instead of one process per broker")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *cpuProfile != "" {
+	if *cpuProfile != "" && *inProcess {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			fmt.Fprintf(stderr, "strata-bench compare: %v\n", err)
@@ -154,6 +161,9 @@ func compare(args []string, stdout, stderr io.Writer) int {
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	if !*inProcess {
+		cfg.Runner = execRunner(stderr, *cpuProfile, *verbose)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := bench.RunSuite(ctx, cfg)
@@ -190,4 +200,117 @@ func scenarioNames(ss []bench.Scenario) string {
 		names[i] = s.Name
 	}
 	return strings.Join(names, ",")
+}
+
+// execRunner measures each broker in a child process (compare-broker): its
+// heap, CPU time and RSS are its own, whatever ran before it.
+func execRunner(stderr io.Writer, cpuProfile string, verbose bool) bench.BrokerRunner {
+	return func(ctx context.Context, cfg bench.SuiteConfig, broker, dir string) (*bench.BrokerResult, error) {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cfgJSON, err := json.Marshal(cfg)
+		if err != nil {
+			return nil, err
+		}
+		cfgPath, outPath := filepath.Join(dir, "config.json"), filepath.Join(dir, "result.json")
+		if err := os.WriteFile(cfgPath, cfgJSON, 0o644); err != nil {
+			return nil, err
+		}
+		args := []string{"compare-broker", "-broker", broker, "-config", cfgPath, "-out", outPath, "-dir", filepath.Join(dir, "data")}
+		if cpuProfile != "" {
+			args = append(args, "-cpuprofile", cpuProfile+"."+broker)
+		}
+		if verbose {
+			args = append(args, "-v")
+		}
+		cmd := exec.CommandContext(ctx, self, args...)
+		cmd.Stdout, cmd.Stderr = stderr, stderr
+		runErr := cmd.Run()
+		var res *bench.BrokerResult
+		if b, err := os.ReadFile(outPath); err == nil {
+			res = new(bench.BrokerResult)
+			if err := json.Unmarshal(b, res); err != nil {
+				return nil, fmt.Errorf("%s: result: %w", broker, err)
+			}
+		}
+		var ee *exec.ExitError
+		switch {
+		case runErr == nil && res != nil:
+			return res, nil
+		case errors.As(runErr, &ee) && ee.ExitCode() == 1:
+			return res, fmt.Errorf("%w (see above)", bench.ErrVerify)
+		case runErr == nil:
+			return nil, errors.New("no result written")
+		default:
+			return res, fmt.Errorf("measuring %s: %w (see above)", broker, runErr)
+		}
+	}
+}
+
+// compareBroker is the child process of compare: one broker's measures,
+// written as JSON to -out. Exit status 1 is a failed exactly-once check.
+func compareBroker(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("strata-bench compare-broker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	broker := fs.String("broker", "", "broker to measure")
+	cfgPath := fs.String("config", "", "suite configuration (JSON)")
+	out := fs.String("out", "", "result file (JSON)")
+	dir := fs.String("dir", "", "data dir")
+	cpuProfile := fs.String("cpuprofile", "", "CPU profile file")
+	verbose := fs.Bool("v", false, "node logs to stderr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var cfg bench.SuiteConfig
+	b, err := os.ReadFile(*cfgPath)
+	if err == nil {
+		err = json.Unmarshal(b, &cfg)
+	}
+	if err == nil {
+		err = os.MkdirAll(*dir, 0o755)
+	}
+	if err != nil || *out == "" {
+		fmt.Fprintf(stderr, "strata-bench compare-broker: %v (out %q)\n", err, *out)
+		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "strata-bench compare-broker: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "strata-bench compare-broker: %v\n", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+	cfg.Progress = stderr
+	if *verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, runErr := bench.RunBroker(ctx, cfg, *broker, *dir)
+	if res != nil {
+		js, err := json.Marshal(res)
+		if err == nil {
+			err = os.WriteFile(*out, js, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "strata-bench compare-broker: %v\n", err)
+			return 2
+		}
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "strata-bench compare-broker: %s: %v\n", *broker, runErr)
+		if bench.IsVerifyError(runErr) {
+			return 1
+		}
+		return 2
+	}
+	return 0
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +14,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// compare runs each broker in a child process of this executable: in
+	// a test, the test binary, which then acts as strata-bench.
+	if len(os.Args) > 1 && os.Args[1] == "compare-broker" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -30,6 +36,8 @@ func TestRun(t *testing.T) {
 		{"bad size", []string{"-size", "4", "-records", "10"}, 2, "", "record size"},
 		{"bad flag", []string{"-nope"}, 2, "", "flag provided but not defined"},
 		{"extra args", []string{"x"}, 2, "", "unexpected arguments"},
+		{"compare: a broker per process", []string{"compare", "-brokers", "kfake", "-scenarios", "100B", "-run-mb", "1", "-repeat", "1", "-skip-limits",
+			"-export-records", "-1", "-paced-seconds", "0.5", "-e2e-seconds", "0.5", "-e2e-rate", "200", "-no-warmup"}, 0, "| 100B: 100 B, 6p, acks=all, none, 4 clients |", "kfake end-to-end"},
 		{"compare: bad broker", []string{"compare", "-brokers", "kafka"}, 2, "", `unknown broker "kafka"`},
 		{"compare: bad scenario", []string{"compare", "-scenarios", "1KiB,2KiB"}, 2, "", `unknown scenario "2KiB"`},
 		{"compare: bad size", []string{"compare", "-run-mb", "0"}, 2, "", "-run-mb must be positive"},

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/tier"
@@ -62,30 +61,22 @@ type opened struct {
 	err error
 }
 
-// openConcurrency bounds the partitions opened at once by one request: the
-// first open of a partition is an etcd transaction, and a Metadata request
-// for a fresh 100-partition topic should not take 100 round trips in a row.
-const openConcurrency = 8
-
-// openPartitions opens the given partitions of topic through the tier.
+// openPartitions opens the given partitions of topic through the tier,
+// several at once (tier.OpenAll): the first open of a partition is an etcd
+// transaction, and a request for a fresh 100-partition topic should not take
+// 100 round trips in a row.
 func (s *Server) openPartitions(ctx context.Context, topic string, parts []int32) []opened {
+	if len(parts) > 1 {
+		tps := make([]metadata.TP, len(parts))
+		for i, part := range parts {
+			tps[i] = metadata.TP{Topic: topic, Partition: part}
+		}
+		s.tier.OpenAll(ctx, tps)
+	}
 	out := make([]opened, len(parts))
-	if len(parts) == 1 {
-		p, err := s.tier.Partition(ctx, metadata.TP{Topic: topic, Partition: parts[0]})
-		out[0] = opened{p, err}
-		return out
-	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, openConcurrency)
 	for i, part := range parts {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			p, err := s.tier.Partition(ctx, metadata.TP{Topic: topic, Partition: part})
-			out[i] = opened{p, err}
-		}()
+		p, err := s.tier.Partition(ctx, metadata.TP{Topic: topic, Partition: part})
+		out[i] = opened{p, err}
 	}
-	wg.Wait()
 	return out
 }

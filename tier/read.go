@@ -147,9 +147,17 @@ func (v *view) next(ctx context.Context, cur int64) (sp span, from int64, ok boo
 	return span{
 		base: e.BaseOffset, last: e.LastOffset, maxTS: e.MaxTimestamp,
 		load: func(ctx context.Context) ([]byte, error) {
-			// A reader of cold data usually wants the next run too.
-			if nx := t.meta.IndexEntries(v.p.tp, e.LastOffset+1); len(nx) > 0 && nx[0].BaseOffset == e.LastOffset+1 && nx[0].BaseOffset < v.hw {
-				t.cache.prefetch(nx[0], t.readAhead)
+			// A reader of cold data usually wants the next runs too: keep
+			// readAheadRuns of them on their way, so a consumer reading
+			// from the object store waits for one GET's latency, not one
+			// per run.
+			next := e.LastOffset + 1
+			for i, nx := range t.meta.IndexEntries(v.p.tp, next) {
+				if i >= readAheadRuns || nx.BaseOffset != next || nx.BaseOffset >= v.hw {
+					break
+				}
+				t.cache.prefetch(nx, t.readAhead)
+				next = nx.LastOffset + 1
 			}
 			key := runKey(e)
 			if b, ok := t.decoded.get(key); ok {
@@ -203,7 +211,9 @@ func (p *Partition) ReadIsolated(ctx context.Context, offset int64, maxBytes int
 	}
 	cur := offset
 	full := false
-	for cur < limit && !full {
+	// A read that has maxBytes already takes nothing more: it stops before
+	// loading (and, cold, fetching) a span whose batches it would drop.
+	for cur < limit && !full && (len(res.Batches) == 0 || len(res.Batches) < maxBytes) {
 		sp, from, ok, err := v.next(ctx, cur)
 		if err != nil {
 			if len(res.Batches) > 0 {
@@ -255,6 +265,14 @@ func (p *Partition) ReadIsolated(ctx context.Context, offset int64, maxBytes int
 }
 
 var errStop = errors.New("stop")
+
+// readAheadRuns is how many runs after the one being read a cold read
+// prefetches (each at most rollChunkBytes); readAheadGets bounds the
+// prefetches under way on a node.
+const (
+	readAheadRuns = 2
+	readAheadGets = 16
+)
 
 // OffsetForTimestamp returns the first offset whose record timestamp is >= ts
 // and that record's timestamp; found is false when no such durable record exists.

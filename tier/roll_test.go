@@ -335,3 +335,27 @@ func readFrom(t *testing.T, p *Partition, from int64) (int, error) {
 	}
 	return n, nil
 }
+
+// TestColdReadPrefetchesTheNextRuns: reading one run from the object store
+// fetches the next readAheadRuns runs in the background, and no further.
+func TestColdReadPrefetchesTheNextRuns(t *testing.T) {
+	e := newEnv(t, 1)
+	tr := e.tier(Config{})
+	fill(t, e.partition(tr, 0), 6, "cold", 1) // six flushes: six runs of 10 records
+	tr2 := e.tier(Config{})
+	p2 := e.partition(tr2, 0)
+	gets := func() float64 { return testutil.ToFloat64(tr2.metrics.objectGets) }
+	if res, err := p2.Read(context.Background(), 0, 1, true); err != nil || len(values(t, res.Batches)) != 10 {
+		t.Fatalf("cold read of the first run: %v", err)
+	}
+	waitFor(t, func() bool { return gets() == 1+readAheadRuns })
+	time.Sleep(50 * time.Millisecond)
+	if g := gets(); g != 1+readAheadRuns {
+		t.Fatalf("%v GETs after reading one run, want %d (it and %d ahead)", g, 1+readAheadRuns, readAheadRuns)
+	}
+	// The next run is served from the prefetch and fetches one more.
+	if res, err := p2.Read(context.Background(), 10, 1, true); err != nil || len(values(t, res.Batches)) != 10 {
+		t.Fatalf("cold read of the second run: %v", err)
+	}
+	waitFor(t, func() bool { return gets() == 2+readAheadRuns })
+}

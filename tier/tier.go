@@ -159,7 +159,7 @@ func New(cfg Config, bucket objstore.Bucket, meta *metadata.Store, logger *slog.
 	}
 	t.cache = cache
 	t.decoded = newDecodedCache(cfg.DecodedCacheBytes)
-	t.readAhead = make(chan struct{}, 4)
+	t.readAhead = make(chan struct{}, readAheadGets)
 	go t.runFlusher()
 	t.wg.Add(1)
 	go t.runMaintenance()

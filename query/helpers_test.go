@@ -163,7 +163,9 @@ func rowsOf(t testing.TB, rec arrow.RecordBatch) []row {
 	hv := hs.Field(1).(*array.Binary)
 	out := make([]row, rec.NumRows())
 	for i := range out {
-		r := row{Topic: topic.Value(i), Partition: part.Value(i), Offset: off.Value(i), Timestamp: int64(ts.Value(i))}
+		// String.Value aliases the batch's memory, which is reused once
+		// the batch is released: clone.
+		r := row{Topic: strings.Clone(topic.Value(i)), Partition: part.Value(i), Offset: off.Value(i), Timestamp: int64(ts.Value(i))}
 		if !key.IsNull(i) {
 			r.Key = strp(bytes.Clone(key.Value(i)))
 			if r.Key == nil {
@@ -181,7 +183,7 @@ func rowsOf(t testing.TB, rec arrow.RecordBatch) []row {
 		}
 		start, end := hl.ValueOffsets(i)
 		for j := start; j < end; j++ {
-			h := hdr{Key: hk.Value(int(j))}
+			h := hdr{Key: strings.Clone(hk.Value(int(j)))}
 			if !hv.IsNull(int(j)) {
 				s := string(hv.Value(int(j)))
 				h.Value = &s
@@ -225,6 +227,12 @@ func diffRows(t testing.TB, what string, got, want []row) {
 // It returns the records with their assigned offsets.
 func produce(t testing.TB, addr, topic string, partitions int32, perPartition int) []*kgo.Record {
 	t.Helper()
+	return produceWith(t, addr, topic, partitions, perPartition)
+}
+
+// produceWith is produce with extra producer options.
+func produceWith(t testing.TB, addr, topic string, partitions int32, perPartition int, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
 	ctx := testContext(t)
 	n := int(partitions) * perPartition
 	recs := make([]*kgo.Record, n)
@@ -254,13 +262,13 @@ func produce(t testing.TB, addr, topic string, partitions int32, perPartition in
 		recs[i] = r
 	}
 	for half, codec := range []kgo.CompressionCodec{kgo.ZstdCompression(), kgo.NoCompression()} {
-		cl, err := kgo.NewClient(
+		cl, err := kgo.NewClient(append([]kgo.Opt{
 			kgo.SeedBrokers(addr),
 			kgo.AllowAutoTopicCreation(),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.ProducerBatchCompression(codec),
-			kgo.ProducerLinger(5*time.Millisecond),
-		)
+			kgo.ProducerLinger(5 * time.Millisecond),
+		}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}

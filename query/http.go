@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // writeTimeout bounds how long one batch may take to reach a client.
@@ -29,11 +30,12 @@ type httpHandler struct {
 //	GET /v1/topics/{topic}/arrow?partition=N&from=OFFSET&to=OFFSET&start_time=T&end_time=T
 //
 // which answers with an Arrow IPC stream (ArrowStreamType) of Schema: the
-// selected records of each partition in turn, in offset order, all
-// partitions when partition is omitted (it also takes a comma-separated
-// list). decode=json adds typed columns inferred from JSON values
-// (InferJSON). Times are RFC 3339 or milliseconds since the epoch; batch_rows caps
-// the rows per batch. Bad parameters are 400 and an unknown topic or
+// selected records of each partition in turn (in the order listed), in
+// offset order, all partitions when partition is omitted (it also takes a
+// comma-separated list); GET /v1/topics/{topic}/parquet answers the same
+// query as a Parquet file. decode=json adds typed columns inferred from
+// JSON values (InferJSON). Times are RFC 3339 or milliseconds since the
+// epoch; batch_rows caps the rows per batch. Bad parameters are 400 and an unknown topic or
 // partition 404, each with a plain-text message. A failure after the stream
 // began aborts the connection, so a client sees a truncated stream rather
 // than a short one that looks complete. Mount it at "/v1/".
@@ -116,16 +118,21 @@ func (h *httpHandler) serveArrow(w http.ResponseWriter, req *http.Request) {
 }
 
 // serveParquet answers the same query as serveArrow with a Parquet file
-// (zstd, row groups of at most ParquetRowGroupRows rows and about
-// ParquetRowGroupBytes bytes, so memory is bounded by a row group). Parquet's
-// footer comes last: an error after the first row group was sent breaks the
-// download off, and the client sees a truncated file, not a valid one.
+// (ParquetWriter: zstd, row groups of at most ParquetRowGroupRows rows and
+// ParquetRowGroupBytes bytes of Arrow data, so memory is bounded by a row
+// group, not by the topic). Parquet's footer comes last: an error after the
+// first row group was sent breaks the download off, and the client sees a
+// truncated file, not a valid one.
 func (h *httpHandler) serveParquet(w http.ResponseWriter, req *http.Request) {
 	topic := req.PathValue("topic")
 	q, opts, ok := h.prepare(w, req)
 	if !ok {
 		return
 	}
+	// The writer holds a row group of batches, so recycling their buffers
+	// would save little and keep another batch's worth (and size classes'
+	// slack) alive: plain Go memory here.
+	opts.Allocator = memory.DefaultAllocator
 	schema := SchemaWithJSON(opts.JSON)
 	var pw *ParquetWriter
 	rc := http.NewResponseController(w)

@@ -13,6 +13,7 @@ import (
 // process-wide workers may stay).
 func TestMain(m *testing.M) {
 	code := m.Run()
+	closeSharedBench()
 	if code == 0 {
 		if err := goleak.Find(
 			goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),

@@ -184,7 +184,7 @@ func (r *Reader) Scan(ctx context.Context, tp metadata.TP, rg Range, fn func(rec
 		return false
 	}
 
-	var buf []byte // decoded batches of the current run, reused
+	var buf []byte // decompressed batches of the current block, reused
 	cur, end := b.From, b.To
 	missing := 0 // consecutive object-not-found answers at cur
 	for cur < end {
@@ -218,12 +218,8 @@ func (r *Reader) Scan(ctx context.Context, tp metadata.TP, rg Range, fn func(rec
 			return b, fmt.Errorf("%w: get %s: %w", ErrStorage, e.Object, err)
 		}
 		missing = 0
-		buf, _, err = segment.DecodeRun(buf[:0], run)
-		if err != nil {
-			return b, fmt.Errorf("%w: %s: %w", ErrStorage, e.Object, err)
-		}
 		stop := false
-		err = kbatch.Iterate(buf, func(h kbatch.Header, batch []byte) error {
+		walk := func(h kbatch.Header, batch []byte) error {
 			if h.LastOffset() < cur {
 				return nil
 			}
@@ -261,13 +257,49 @@ func (r *Reader) Scan(ctx context.Context, tp metadata.TP, rg Range, fn func(rec
 				}
 			}
 			return nil
-		})
-		if err != nil && !errors.Is(err, errStop) {
-			var ke *kbatch.Error
-			if errors.As(err, &ke) {
-				return b, fmt.Errorf("%w: %s: %w", ErrStorage, e.Object, err)
+		}
+		// Block by block: an uncompressed block's batches are read where
+		// they lie in run (no copy), and blocks wholly before cur are
+		// skipped without being checked or decompressed.
+		if len(run) == 0 {
+			return b, fmt.Errorf("%w: %s: empty run", ErrStorage, e.Object)
+		}
+		for pos, prevLast := 0, int64(-1); pos < len(run) && !stop; {
+			meta, n, err := segment.PeekBlock(run[pos:])
+			if err == nil && pos > 0 && meta.BaseOffset <= prevLast {
+				err = fmt.Errorf("block at offset %d after offset %d: %w", meta.BaseOffset, prevLast, segment.ErrOffsetOrder)
 			}
-			return b, err
+			if err != nil {
+				return b, fmt.Errorf("%w: %s: block at byte %d: %w", ErrStorage, e.Object, pos, err)
+			}
+			block := run[pos : pos+n]
+			at := pos
+			pos, prevLast = pos+n, meta.LastOffset
+			if meta.LastOffset < cur {
+				continue
+			}
+			if meta.BaseOffset >= end {
+				stop = true
+				break
+			}
+			var batches []byte
+			if _, raw := segment.RawBlockPayload(block); raw {
+				_, batches, _, err = segment.DecodeBlockShared(block)
+			} else {
+				_, buf, _, err = segment.DecodeBlock(buf[:0], block)
+				batches = buf
+			}
+			if err != nil {
+				return b, fmt.Errorf("%w: %s: block at byte %d: %w", ErrStorage, e.Object, at, err)
+			}
+			err = kbatch.IterateStored(batches, walk)
+			if err != nil && !errors.Is(err, errStop) {
+				var ke *kbatch.Error
+				if errors.As(err, &ke) {
+					return b, fmt.Errorf("%w: %s: %w", ErrStorage, e.Object, err)
+				}
+				return b, err
+			}
 		}
 		if stop {
 			break

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -192,7 +193,7 @@ func HistQuantile(before, after *Metrics, name string, q float64, match ...strin
 	if len(bs) == 0 {
 		return 0
 	}
-	slices.SortFunc(bs, func(a, b bucket) int { return cmpFloat(a.le, b.le) })
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
 	total := bs[len(bs)-1].n
 	if total <= 0 {
 		return 0

@@ -216,22 +216,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			FlushInterval: cfg.FlushInterval, FlushBytes: cfg.FlushBytes, PhaseTimeout: cfg.PhaseTimeout,
 		},
 	}
-	progress := func(format string, args ...any) {
-		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "strata-bench: "+format+"\n", args...)
-		}
+	progress := progressTo(cfg.Progress)
+	dir, cleanup, err := benchDir(cfg.Dir)
+	if err != nil {
+		return res, err
 	}
-	dir := cfg.Dir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "strata-bench-")
-		if err != nil {
-			return res, fmt.Errorf("bench: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
-	} else if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return res, fmt.Errorf("bench: dir %s is not empty", dir)
-	}
+	defer cleanup()
 	ledger, err := NewLedger(cfg.Records, cfg.RecordSize, cfg.Seed)
 	if err != nil {
 		return res, err
@@ -371,6 +361,32 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Verified = true
 	return res, nil
+}
+
+// progressTo returns a printf for progress lines on w (nothing when w is
+// nil).
+func progressTo(w io.Writer) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		if w != nil {
+			fmt.Fprintf(w, "strata-bench: "+format+"\n", args...)
+		}
+	}
+}
+
+// benchDir returns dir, which must be empty or not exist, or a new
+// temporary dir that cleanup removes.
+func benchDir(dir string) (_ string, cleanup func(), _ error) {
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "strata-bench-")
+		if err != nil {
+			return "", nil, fmt.Errorf("bench: %w", err)
+		}
+		return tmp, func() { os.RemoveAll(tmp) }, nil
+	}
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return "", nil, fmt.Errorf("bench: dir %s is not empty", dir)
+	}
+	return dir, func() {}, nil
 }
 
 func perGB(n, gb float64) float64 {

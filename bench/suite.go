@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -242,31 +243,19 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
 	def := node.DefaultConfig()
 	res := &SuiteResult{Env: environment(), Config: SuiteSetup{
 		Scenarios: cfg.Scenarios, RunBytes: cfg.RunBytes, Repeat: cfg.Repeat, Producers: cfg.Producers, Linger: cfg.Linger,
-		FlushInterval: def.FlushInterval, FlushBytes: def.FlushBytes, FlushesInFlight: cmp(cfg.FlushesInFlight, def.FlushesInFlight),
+		FlushInterval: def.FlushInterval, FlushBytes: def.FlushBytes, FlushesInFlight: cmp.Or(max(cfg.FlushesInFlight, 0), def.FlushesInFlight),
 	}}
-	progress := func(format string, args ...any) {
-		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "strata-bench: "+format+"\n", args...)
-		}
-	}
-	dir := cfg.Dir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "strata-bench-")
-		if err != nil {
-			return res, fmt.Errorf("bench: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
-	} else if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return res, fmt.Errorf("bench: dir %s is not empty", dir)
-	}
+	progress := progressTo(cfg.Progress)
 	for _, b := range cfg.Brokers {
-		switch b {
-		case BrokerKfake, BrokerFS, BrokerMinIO:
-		default:
-			return res, fmt.Errorf("bench: unknown broker %q (want %s, %s or %s)", b, BrokerKfake, BrokerFS, BrokerMinIO)
+		if err := checkBroker(b); err != nil {
+			return res, err
 		}
 	}
+	dir, cleanup, err := benchDir(cfg.Dir)
+	if err != nil {
+		return res, err
+	}
+	defer cleanup()
 	if !cfg.SkipLimits {
 		progress("measuring this machine's limits")
 		l, err := MeasureLimits(ctx, dir)
@@ -298,13 +287,6 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
 	return res, nil
 }
 
-func cmp(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
-}
-
 // BrokerRunner measures one broker with cfg (defaults set) in dir.
 type BrokerRunner func(ctx context.Context, cfg SuiteConfig, broker, dir string) (*BrokerResult, error)
 
@@ -312,17 +294,18 @@ type BrokerRunner func(ctx context.Context, cfg SuiteConfig, broker, dir string)
 // each broker. dir must exist.
 func RunBroker(ctx context.Context, cfg SuiteConfig, broker, dir string) (*BrokerResult, error) {
 	cfg.setDefaults()
-	switch broker {
+	if err := checkBroker(broker); err != nil {
+		return nil, err
+	}
+	return runBroker(ctx, cfg, broker, dir, progressTo(cfg.Progress))
+}
+
+func checkBroker(b string) error {
+	switch b {
 	case BrokerKfake, BrokerFS, BrokerMinIO:
-	default:
-		return nil, fmt.Errorf("bench: unknown broker %q (want %s, %s or %s)", broker, BrokerKfake, BrokerFS, BrokerMinIO)
+		return nil
 	}
-	progress := func(format string, args ...any) {
-		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "strata-bench: "+format+"\n", args...)
-		}
-	}
-	return runBroker(ctx, cfg, broker, dir, progress)
+	return fmt.Errorf("bench: unknown broker %q (want %s, %s or %s)", b, BrokerKfake, BrokerFS, BrokerMinIO)
 }
 
 // brokerUnderTest is one broker's Kafka (and, for Strata, HTTP) address.
@@ -760,18 +743,8 @@ func (s *rssSampler) stop()            { close(s.done); s.wg.Wait() }
 // one for an even count).
 func medianBy[T any](xs []T, key func(T) float64) T {
 	s := slices.Clone(xs)
-	slices.SortFunc(s, func(a, b T) int { return cmpFloat(key(a), key(b)) })
+	slices.SortFunc(s, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
 	return s[(len(s)-1)/2]
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // warmPartitions asks the broker for every partition's end offset until

@@ -93,16 +93,6 @@ func startNode(t testing.TB, mod func(*Config)) *testNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bucket.Close() })
-	tr, err := tier.New(tier.Config{DataDir: t.TempDir(), FlushInterval: 5 * time.Millisecond}, bucket, meta, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		tr.Close(ctx)
-	})
-
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +108,17 @@ func startNode(t testing.TB, mod func(*Config)) *testNode {
 	if mod != nil {
 		mod(&cfg)
 	}
+	// The tier has the server's id: with live nodes registered, it leads
+	// what metadata assigns that id.
+	tr, err := tier.New(tier.Config{NodeID: cfg.NodeID, DataDir: t.TempDir(), FlushInterval: 5 * time.Millisecond}, bucket, meta, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		tr.Close(ctx)
+	})
 	reg := prometheus.NewRegistry()
 	srv := NewServer(cfg, meta, tr, testLogger(), reg)
 	served := make(chan error, 1)

@@ -5,20 +5,15 @@ import (
 	"fmt"
 	"hash/crc32"
 	"net"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/segment/kbatch"
-	"github.com/strata-io/strata/tier"
-	"github.com/strata-io/strata/tier/objstore"
 )
 
 // withAttributes returns a copy of batch with attrs or-ed into its
@@ -180,50 +175,19 @@ func TestProduceTimeout(t *testing.T) {
 // test's nodes as in a real cluster.
 func startClusterNode(t *testing.T, id int32) *testNode {
 	t.Helper()
-	ctx := context.Background()
-	cluster := nonName.ReplaceAllString(t.Name(), "_")
-	meta, err := metadata.Open(ctx, metadata.Config{Endpoints: sharedEtcd.Endpoints(), Cluster: cluster}, nil, nil)
+	n := startNode(t, func(c *Config) { c.NodeID, c.AutoCreateTopics = id, false })
+	host, port, err := net.SplitHostPort(n.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { meta.Close() })
-	bucket, err := objstore.Open(ctx, "file://"+filepath.Join(t.TempDir(), "objects"), objstore.Options{CreateBucket: true}, nil)
+	p, err := strconv.Atoi(port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { bucket.Close() })
-	tr, err := tier.New(tier.Config{NodeID: id, DataDir: t.TempDir(), FlushInterval: 5 * time.Millisecond}, bucket, meta, nil, nil)
-	if err != nil {
+	if err := n.meta.RegisterNode(context.Background(), metadata.Node{ID: id, Host: host, Port: int32(p)}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		tr.Close(ctx)
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := int32(ln.Addr().(*net.TCPAddr).Port)
-	reg := prometheus.NewRegistry()
-	srv := NewServer(Config{NodeID: id, AdvertisedHost: "127.0.0.1", AdvertisedPort: port, ClusterID: "test-cluster"}, meta, tr, testLogger(), reg)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("Serve returned %v after Close, want nil", err)
-		}
-	})
-	if err := meta.RegisterNode(ctx, metadata.Node{ID: id, Host: "127.0.0.1", Port: port}); err != nil {
-		t.Fatal(err)
-	}
-	return &testNode{t: t, meta: meta, tier: tr, srv: srv, reg: reg, addr: ln.Addr().String()}
+	return n
 }
 
 // TestLeaderHints (KIP-951): on a two-node cluster, a Produce (v10+) or

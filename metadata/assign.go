@@ -11,12 +11,12 @@ import (
 // spread over the others. ok is false when the topic is unknown or no node
 // is live.
 func (s *Store) AssignedNode(tp TP) (Node, bool) {
-	id, parts, ok := s.cache.topicShape(tp.Topic)
-	if !ok || tp.Partition < 0 || tp.Partition >= parts {
+	t, ok := s.cache.topicShared(tp.Topic)
+	if !ok || tp.Partition < 0 || tp.Partition >= t.Partitions {
 		return Node{}, false
 	}
 	var key [20]byte
-	copy(key[:16], id[:])
+	copy(key[:16], t.ID[:])
 	binary.BigEndian.PutUint32(key[16:], uint32(tp.Partition))
 	return rendezvous(s.cache.nodeList(), key[:])
 }

@@ -404,14 +404,6 @@ func (c *cache) nodeList() []Node {
 	return c.sorted
 }
 
-// topicShape is a topic's id and partition count, without copying it.
-func (c *cache) topicShape(name string) (TopicID, int32, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	t, ok := c.topics[name]
-	return t.t.ID, t.t.Partitions, ok
-}
-
 // topicShared is topic without the copy of its configs: the map is shared
 // with the cache and every other caller, and must not be modified (the
 // cache replaces a topic's map on every change, never edits it).

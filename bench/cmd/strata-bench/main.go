@@ -66,8 +66,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := bench.Run(ctx, cfg)
+	return report(stdout, stderr, "strata-bench", res, err, *asJSON, *jsonFile)
+}
+
+// report prints a run's result as Markdown (or JSON with asJSON), writes it
+// as JSON to jsonFile when set, and returns the exit status: 1 when err is
+// a failed exactly-once check, 2 for any other error.
+func report(stdout, stderr io.Writer, name string, res interface{ Markdown() string }, err error, asJSON bool, jsonFile string) int {
 	if err != nil {
-		fmt.Fprintf(stderr, "strata-bench: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		if bench.IsVerifyError(err) {
 			return 1
 		}
@@ -75,17 +82,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	js, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
-		fmt.Fprintf(stderr, "strata-bench: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	}
 	js = append(js, '\n')
-	if *jsonFile != "" {
-		if err := os.WriteFile(*jsonFile, js, 0o644); err != nil {
-			fmt.Fprintf(stderr, "strata-bench: %v\n", err)
+	if jsonFile != "" {
+		if err := os.WriteFile(jsonFile, js, 0o644); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
 			return 2
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		stdout.Write(js)
 		return 0
 	}
@@ -167,31 +174,7 @@ func compare(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := bench.RunSuite(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "strata-bench compare: %v\n", err)
-		if bench.IsVerifyError(err) {
-			return 1
-		}
-		return 2
-	}
-	js, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		fmt.Fprintf(stderr, "strata-bench compare: %v\n", err)
-		return 2
-	}
-	js = append(js, '\n')
-	if *jsonFile != "" {
-		if err := os.WriteFile(*jsonFile, js, 0o644); err != nil {
-			fmt.Fprintf(stderr, "strata-bench compare: %v\n", err)
-			return 2
-		}
-	}
-	if *asJSON {
-		stdout.Write(js)
-		return 0
-	}
-	fmt.Fprint(stdout, res.Markdown())
-	return 0
+	return report(stdout, stderr, "strata-bench compare", res, err, *asJSON, *jsonFile)
 }
 
 func scenarioNames(ss []bench.Scenario) string {
